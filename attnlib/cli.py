@@ -1,0 +1,155 @@
+"""Command line: ``attnlib data list``, ``attnlib train``, ``attnlib test``, ``attnlib grid``.
+
+User mistakes print one clear line (no traceback) and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from .config import ARCHS, ENCODERS, list_profiles, make_run_config
+from .errors import AttnlibError
+from .train import TrainingInterrupted
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {value}")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer seed, got {text!r}") from None
+
+
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--profile", default="smoke", choices=list_profiles(),
+                   help="smoke: minutes on a CPU; paper: full data, paper hyperparameters")
+    p.add_argument("--max-train-docs", type=_positive_int, default=None)
+    p.add_argument("--max-test-docs", type=_positive_int, default=None)
+    p.add_argument("--epochs", type=_positive_int, default=None, help="maximum epochs")
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--threads", type=_positive_int, default=None,
+                   help="CPU threads for torch (default: all cores)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="attnlib", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    data = sub.add_parser("data", help="datasets")
+    data_sub = data.add_subparsers(dest="data_command", required=True)
+    data_sub.add_parser("list", help="every dataset id, its classes, sizes and origin")
+    fetch = data_sub.add_parser("fetch", help="download (or verify the mirror copy of) a dataset")
+    fetch.add_argument("dataset")
+
+    train = sub.add_parser("train", help="train one model")
+    train.add_argument("--dataset", required=True)
+    train.add_argument("--arch", required=True, choices=ARCHS)
+    train.add_argument("--encoder", required=True, choices=ENCODERS)
+    train.add_argument("--seed", type=_seed, default=0)
+    train.add_argument("--out", required=True, type=Path, help="run directory")
+    _add_run_options(train)
+
+    grid = sub.add_parser("grid", help="train every missing run of a grid into the run cache")
+    grid.add_argument("--datasets", nargs="+", required=True)
+    grid.add_argument("--archs", nargs="+", default=list(ARCHS), choices=ARCHS)
+    grid.add_argument("--encoders", nargs="+", default=list(ENCODERS), choices=ENCODERS)
+    grid.add_argument("--seeds", nargs="+", type=_seed, default=[0])
+    _add_run_options(grid)
+    return parser
+
+
+def _cmd_data_list() -> None:
+    from .data import get_dataset, list_datasets, where_from
+
+    print(f"{'id':22} {'status':11} {'classes':>7} {'train':>9} {'test':>8}  origin      title")
+    for name in list_datasets():
+        spec = get_dataset(name)
+        train, test = spec.sizes or ("?", "?")
+        print(f"{name:22} {spec.status:11} {spec.n_classes:>7} {train:>9,} {test:>8,}  "
+              f"{where_from(spec):11} {spec.title}")
+    print("\norigin: mirror = $ATTNLIB_DATA_MIRROR, download-cache = downloaded earlier, "
+          "download = fetched on first use, unavailable = set the mirror")
+
+
+def _cmd_data_fetch(dataset: str) -> None:
+    from .data import locate_split
+
+    for split in ("train", "test"):
+        print(f"{split}: {locate_split(dataset, split)}")
+
+
+def _set_threads(threads: int | None) -> None:
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+def _cmd_train(args: argparse.Namespace) -> None:
+    from .train import train_run
+
+    _set_threads(args.threads)
+    config = make_run_config(args.profile, args.dataset, args.arch, args.encoder, args.seed,
+                             max_train_docs=args.max_train_docs,
+                             max_test_docs=args.max_test_docs, epochs=args.epochs)
+    metrics = train_run(config, args.out, device=args.device, progress=not args.quiet)
+    keys = ("run", "dev_accuracy", "test_accuracy", "majority_baseline", "epochs",
+            "train_seconds", "n_train", "n_test")
+    print(json.dumps({k: metrics[k] for k in keys}, indent=2))
+
+
+def _cmd_grid(args: argparse.Namespace) -> None:
+    from .pipeline import ensure_trained, run_dir_for
+
+    _set_threads(args.threads)
+    for dataset in args.datasets:
+        for seed in args.seeds:
+            for arch in args.archs:
+                for encoder in args.encoders:
+                    config = make_run_config(
+                        args.profile, dataset, arch, encoder, seed,
+                        max_train_docs=args.max_train_docs, max_test_docs=args.max_test_docs,
+                        epochs=args.epochs)
+                    run = ensure_trained(config, device=args.device, progress=not args.quiet)
+                    print(f"{config.label}: test accuracy {run.metrics['test_accuracy']:.4f} "
+                          f"({run_dir_for(config)})", flush=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "data" and args.data_command == "list":
+            _cmd_data_list()
+        elif args.command == "data":
+            _cmd_data_fetch(args.dataset)
+        elif args.command == "train":
+            _cmd_train(args)
+        elif args.command == "grid":
+            _cmd_grid(args)
+    except TrainingInterrupted as exc:
+        print(f"attnlib: {exc}", file=sys.stderr)
+        return 130
+    except AttnlibError as exc:
+        print(f"attnlib: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,293 @@
+"""Frozen configs for data, models and training, the paper's per-dataset presets
+(paper-spec §2.7) and the ``smoke`` / ``paper`` profiles.
+
+Explained in the book chapter "Models" (book/models.ipynb).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any
+
+from ._version import __version__
+from .data.registry import get_dataset
+from .errors import ParameterError, UnknownNameError, check_type
+
+ARCHS = ("han", "flan")
+ENCODERS = ("rnn", "conv", "noenc")
+
+
+def _check_fields(obj: object) -> None:
+    """Type-check a config dataclass against its annotations (``int | None`` etc.)."""
+    simple = {"int": int, "float": (int, float), "str": str, "bool": bool}
+    for f in fields(obj):  # type: ignore[arg-type]
+        value = getattr(obj, f.name)
+        annotation = str(f.type).replace(" ", "")
+        optional = annotation.endswith("|None")
+        base = annotation.removesuffix("|None")
+        if value is None and optional:
+            continue
+        if base in simple:
+            check_type(f.name, value, simple[base])  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """What data a run sees and how it is preprocessed (paper-spec §1.3).
+
+    Attributes:
+        dataset: a registered dataset id.
+        max_train_docs: use a seeded random subset of the training split (``None``: all).
+        max_test_docs: likewise for the test split.
+        dev_fraction: share of the (subset of the) training split held out as dev.
+        split_seed: seed of the subset and dev selection; shared by all models of a
+            dataset so that they see the same documents.
+        min_count: a word enters the vocabulary if it occurs at least this often in
+            train + dev.
+        embedding_dim: word2vec dimension.
+        w2v_epochs: word2vec training epochs.
+        train_max_sentences: drop training documents with more sentences (paper's outlier
+            filter; test documents are never filtered or truncated).
+        train_max_sentence_tokens: drop training documents whose longest sentence is longer.
+    """
+
+    dataset: str
+    max_train_docs: int | None = None
+    max_test_docs: int | None = None
+    dev_fraction: float = 0.1
+    split_seed: int = 0
+    min_count: int = 5
+    embedding_dim: int = 200
+    w2v_epochs: int = 5
+    train_max_sentences: int | None = None
+    train_max_sentence_tokens: int | None = None
+
+    def __post_init__(self) -> None:
+        _check_fields(self)
+        get_dataset(self.dataset)
+        if not 0.0 < self.dev_fraction < 1.0:
+            raise ParameterError(f"dev_fraction must be in (0, 1), got {self.dev_fraction}")
+        for name in ("max_train_docs", "max_test_docs"):
+            value = getattr(self, name)
+            if value is not None and value < 10:
+                raise ParameterError(f"{name} must be at least 10 (or None for all), got {value}")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Architecture (paper-spec §2): HAN or FLAN over an rnn, conv or noenc encoder.
+
+    Attributes:
+        arch: ``han`` (word then sentence attention) or ``flan`` (one word attention).
+        encoder: ``rnn`` (BiGRU, 50 per direction), ``conv`` (widths 3 and 5, 50 filters
+            each) or ``noenc`` (identity).
+        dropout_words: HAN only, dropout on word embeddings (p_s).
+        dropout_doc: dropout on the input of the tested attention level's encoder (p_d).
+        dropout_out: dropout on the attended document vector before the output layer.
+    """
+
+    arch: str
+    encoder: str
+    embedding_dim: int = 200
+    rnn_hidden: int = 50
+    conv_widths: tuple[int, ...] = (3, 5)
+    conv_filters: int = 50
+    conv_dropout: float = 0.3
+    dropout_words: float = 0.0
+    dropout_doc: float = 0.0
+    dropout_out: float = 0.0
+
+    def __post_init__(self) -> None:
+        _check_fields(self)
+        if self.arch not in ARCHS:
+            raise UnknownNameError("architecture", self.arch, ARCHS)
+        if self.encoder not in ENCODERS:
+            raise UnknownNameError("encoder", self.encoder, ENCODERS)
+        object.__setattr__(self, "conv_widths", tuple(self.conv_widths))
+        if any(w % 2 == 0 for w in self.conv_widths):
+            raise ParameterError(f"conv_widths must be odd (same padding), got {self.conv_widths}")
+
+    @property
+    def name(self) -> str:
+        """The paper's model name, e.g. ``HANrnn``."""
+        return f"{self.arch.upper()}{self.encoder}"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation (paper-spec §2.7): Adam, ReduceLROnPlateau on dev accuracy,
+    early stopping, gradient clipping, length-bucketed batches capped by padded tokens.
+    """
+
+    seed: int = 0
+    lr: float = 4e-4
+    max_epochs: int = 15
+    patience: int = 5
+    grad_clip: float | None = 10.0
+    token_cap: int = 20_000
+    batch_size: int = 64
+    lr_factor: float = 0.5
+    lr_patience: int = 0
+
+    def __post_init__(self) -> None:
+        _check_fields(self)
+        for name in ("max_epochs", "patience", "token_cap", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ParameterError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.lr <= 0:
+            raise ParameterError(f"lr must be positive, got {self.lr}")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that determines a trained model; its hash addresses the run cache."""
+
+    data: DataConfig
+    model: ModelConfig
+    train: TrainConfig
+    profile: str = "custom"
+    library_version: str = field(default=__version__)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> RunConfig:
+        model = dict(d["model"])
+        model["conv_widths"] = tuple(model["conv_widths"])
+        return cls(
+            data=DataConfig(**d["data"]),
+            model=ModelConfig(**model),
+            train=TrainConfig(**d["train"]),
+            profile=d.get("profile", "custom"),
+            library_version=d.get("library_version", __version__),
+        )
+
+    @property
+    def hash(self) -> str:
+        return config_hash(self)
+
+    @property
+    def label(self) -> str:
+        """Short human-readable name, e.g. ``imdb/HANrnn/seed0``."""
+        return f"{self.data.dataset}/{self.model.name}/seed{self.train.seed}"
+
+
+def config_hash(config: Any) -> str:
+    """A stable 12-hex-digit hash of a config dataclass (includes the library version)."""
+    payload = json.dumps(asdict(config), sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+
+# --- the paper's presets (paper-spec §2.7) ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Preset:
+    lr: float
+    han_dropout: tuple[float, float, float]  # p_s, p_d, out
+    flan_dropout: tuple[float, float]  # p_d, out
+    han_cap: int
+    flan_cap: int
+    max_epochs: dict[str, int]  # by encoder
+    patience: dict[str, int]
+    clip: dict[str, float | None]
+    w2v_epochs: int
+    train_filter: tuple[int, int] | None  # (max sentences, max sentence tokens)
+
+
+_SHORT = {"rnn": 15, "conv": 15, "noenc": 60}
+_PATIENCE = {"rnn": 5, "conv": 5, "noenc": 10}
+_LONG = {"rnn": 60, "conv": 60, "noenc": 60}
+_CLIP_ALL: dict[str, float | None] = {"rnn": 10.0, "conv": 10.0, "noenc": 10.0}
+_CLIP_CONV: dict[str, float | None] = {"rnn": None, "conv": 10.0, "noenc": None}
+
+PRESETS: dict[str, _Preset] = {
+    "imdb": _Preset(4e-4, (0.44446746, 0.22016423, 0.24573556), (0.44446746, 0.34573556),
+                    2_000, 20_000, _SHORT, _PATIENCE, _CLIP_ALL, 5, None),
+    "yahoo": _Preset(4e-4, (0.44446746, 0.22016423, 0.37486755), (0.44446746, 0.44573556),
+                     1_000, 15_000, _SHORT, _PATIENCE, _CLIP_ALL, 5, (50, 350)),
+    "amazon": _Preset(2e-4, (0.6, 0.2, 0.4), (0.6, 0.4), 9_000, 135_000, _LONG, _PATIENCE,
+                      _CLIP_CONV, 30, (15, 130)),
+    "yelp": _Preset(1e-4, (0.7, 0.1, 0.7), (0.7, 0.7), 6_000, 90_000, _LONG, _PATIENCE,
+                    _CLIP_CONV, 30, (43, 200)),
+}
+
+
+def paper_config(dataset: str, arch: str, encoder: str, seed: int = 0) -> RunConfig:
+    """The paper's hyperparameters for ``dataset`` (via its preset), full data."""
+    spec = get_dataset(dataset)
+    preset = PRESETS[spec.paper_preset]
+    model = ModelConfig(arch=arch, encoder=encoder)  # validates arch / encoder
+    if arch == "han":
+        p_s, p_d, out = preset.han_dropout
+        cap = preset.han_cap
+    else:
+        p_s, (p_d, out), cap = 0.0, preset.flan_dropout, preset.flan_cap
+    model = replace(model, dropout_words=p_s, dropout_doc=p_d, dropout_out=out)
+    data = DataConfig(
+        dataset=dataset,
+        w2v_epochs=preset.w2v_epochs,
+        train_max_sentences=preset.train_filter[0] if preset.train_filter else None,
+        train_max_sentence_tokens=preset.train_filter[1] if preset.train_filter else None,
+    )
+    train = TrainConfig(
+        seed=seed, lr=preset.lr, max_epochs=preset.max_epochs[encoder],
+        patience=preset.patience[encoder], grad_clip=preset.clip[encoder], token_cap=cap,
+    )
+    return RunConfig(data=data, model=model, train=train, profile="paper")
+
+
+def smoke_config(dataset: str, arch: str, encoder: str, seed: int = 0) -> RunConfig:
+    """A few thousand documents and a few epochs: minutes on 2 CPU cores.
+
+    Same architecture and dropouts as ``paper``; a larger learning rate and a generous
+    padded-token cap so that the tiny budget still learns.
+    """
+    paper = paper_config(dataset, arch, encoder, seed)
+    return RunConfig(
+        data=replace(paper.data, max_train_docs=2_000, max_test_docs=500, w2v_epochs=5,
+                     train_max_sentences=None, train_max_sentence_tokens=None),
+        model=paper.model,
+        train=replace(paper.train, lr=2e-3, max_epochs=3, patience=2, grad_clip=10.0,
+                      token_cap=20_000 if arch == "flan" else 8_000),
+        profile="smoke",
+    )
+
+
+PROFILES = {"smoke": smoke_config, "paper": paper_config}
+
+
+def make_run_config(
+    profile: str,
+    dataset: str,
+    arch: str,
+    encoder: str,
+    seed: int = 0,
+    *,
+    max_train_docs: int | None = None,
+    max_test_docs: int | None = None,
+    epochs: int | None = None,
+) -> RunConfig:
+    """The config of one run: a profile's defaults plus optional overrides."""
+    if profile not in PROFILES:
+        raise UnknownNameError("profile", profile, PROFILES)
+    check_type("seed", seed, int)
+    config = PROFILES[profile](dataset, arch, encoder, seed)
+    data, train = config.data, config.train
+    if max_train_docs is not None:
+        check_type("max_train_docs", max_train_docs, int)
+        data = replace(data, max_train_docs=max_train_docs)
+    if max_test_docs is not None:
+        check_type("max_test_docs", max_test_docs, int)
+        data = replace(data, max_test_docs=max_test_docs)
+    if epochs is not None:
+        check_type("epochs", epochs, int)
+        train = replace(train, max_epochs=epochs)
+    return replace(config, data=data, train=train)
+
+
+def list_profiles() -> list[str]:
+    return list(PROFILES)

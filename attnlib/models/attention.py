@@ -1,0 +1,30 @@
+"""Additive attention with a learned context vector (Yang et al. 2016; paper-spec §2.1).
+
+Explained in the book chapter "Models" (book/models.ipynb).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def masked_softmax(scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Softmax over the last dim restricted to ``mask``; an all-masked row gives zeros."""
+    scores = scores.masked_fill(~mask, float("-inf"))
+    weights = torch.softmax(scores, dim=-1)
+    return torch.where(mask, weights, torch.zeros_like(weights))
+
+
+class AdditiveAttention(nn.Module):
+    """alpha = softmax(v . tanh(W h + b)) over the items where ``mask`` is true."""
+
+    def __init__(self, dim: int, context_dim: int | None = None) -> None:
+        super().__init__()
+        self.projection = nn.Linear(dim, context_dim or dim)
+        self.context = nn.Linear(context_dim or dim, 1, bias=False)
+
+    def forward(self, h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """h: (batch, items, dim), mask: (batch, items) -> alpha: (batch, items)."""
+        scores = self.context(torch.tanh(self.projection(h))).squeeze(-1)
+        return masked_softmax(scores, mask)

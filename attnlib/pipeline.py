@@ -1,0 +1,38 @@
+"""The cached pipeline behind the book: a run directory is addressed by the hash of its
+full config, so re-executing a notebook reuses trained models and erasure results, and a
+changed config never reuses a stale one.
+
+Explained in the book's introduction (book/intro.md, "How to re-run this book").
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from . import paths
+from .config import RunConfig
+from .runs import TrainedRun, load_run
+from .train import METRICS_FILE, train_run
+
+
+def run_dir_for(config: RunConfig, root: Path | None = None) -> Path:
+    """``<runs>/<dataset>/<Model>/<profile>-seed<N>-<hash>``."""
+    root = root or paths.runs_dir()
+    return (root / config.data.dataset / config.model.name
+            / f"{config.profile}-seed{config.train.seed}-{config.hash}")
+
+
+def is_trained(config: RunConfig, root: Path | None = None) -> bool:
+    return (run_dir_for(config, root) / METRICS_FILE).exists()
+
+
+def ensure_trained(config: RunConfig, device: str | torch.device = "auto",
+                   progress: bool = True, root: Path | None = None) -> TrainedRun:
+    """Load the run for ``config`` from the run cache, training (or resuming) it first if
+    it is not finished."""
+    directory = run_dir_for(config, root)
+    if not (directory / METRICS_FILE).exists():
+        train_run(config, directory, device=device, progress=progress)
+    return load_run(directory, device=device)

@@ -1,0 +1,112 @@
+"""Rankings of the tested layer's items: which to erase first (paper-spec §3.4).
+
+A ranking maps a :class:`RankingContext` to scores of shape (batch, items); items are
+erased in descending score order (ties: lower index first), padding always last. A new
+ranking is one registered function::
+
+    @register_ranking("my_ranking", "what it does")
+    def my_ranking(ctx: RankingContext) -> torch.Tensor:
+        return ...
+
+Explained in the book chapter "Multi-weight tests" (book/multi_weight.ipynb).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+import torch
+
+from .registry import Registry
+
+
+@dataclass
+class RankingContext:
+    """What a ranking may look at, for one batch.
+
+    Attributes:
+        alpha: (B, n) attention weights (zero on padding).
+        mask: (B, n) real items.
+        gradient_fn: computes (B, n) d p_pred / d alpha on demand.
+        instance_ids: (B,) stable ids of the instances (seed random draws per instance).
+        seed: the draw's seed (random rankings).
+    """
+
+    alpha: torch.Tensor
+    mask: torch.Tensor
+    gradient_fn: Callable[[], torch.Tensor]
+    instance_ids: np.ndarray
+    seed: int = 0
+
+    @cached_property
+    def gradient(self) -> torch.Tensor:
+        return self.gradient_fn()
+
+
+@dataclass(frozen=True)
+class Ranking:
+    name: str
+    score: Callable[[RankingContext], torch.Tensor]
+    description: str
+    stochastic: bool = False
+
+
+RANKINGS: Registry[Ranking] = Registry("ranking")
+
+
+def register_ranking(name: str, description: str, stochastic: bool = False
+                     ) -> Callable[[Callable[[RankingContext], torch.Tensor]],
+                                   Callable[[RankingContext], torch.Tensor]]:
+    def decorator(fn: Callable[[RankingContext], torch.Tensor]
+                  ) -> Callable[[RankingContext], torch.Tensor]:
+        RANKINGS.add(name, Ranking(name, fn, description, stochastic))
+        return fn
+
+    return decorator
+
+
+@register_ranking("attention", "largest attention weight first")
+def attention(ctx: RankingContext) -> torch.Tensor:
+    return ctx.alpha
+
+
+@register_ranking("reverse_attention", "smallest attention weight first")
+def reverse_attention(ctx: RankingContext) -> torch.Tensor:
+    return -ctx.alpha
+
+
+@register_ranking("random", "a uniformly random order, seeded per instance", stochastic=True)
+def random_order(ctx: RankingContext) -> torch.Tensor:
+    keys = np.zeros(ctx.mask.shape, dtype=np.float64)
+    for row, instance in enumerate(ctx.instance_ids):
+        rng = np.random.default_rng([ctx.seed, 1, int(instance)])
+        keys[row] = rng.random(ctx.mask.shape[1])
+    return torch.as_tensor(keys, device=ctx.alpha.device)
+
+
+@register_ranking("gradient", "largest signed d p_pred / d alpha_i first")
+def gradient(ctx: RankingContext) -> torch.Tensor:
+    return ctx.gradient
+
+
+@register_ranking("grad_x_attention", "largest alpha_i * d p_pred / d alpha_i first")
+def grad_x_attention(ctx: RankingContext) -> torch.Tensor:
+    return ctx.alpha.double() * ctx.gradient
+
+
+def get_ranking(name: str) -> Ranking:
+    return RANKINGS.get(name)
+
+
+def list_rankings() -> list[str]:
+    """Names of every registered ranking."""
+    return RANKINGS.names()
+
+
+def order_from_scores(scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """(B, n) scores -> (B, n) item indices, highest score first, padding last."""
+    masked = torch.where(mask, scores.double(), float("-inf"))
+    return torch.sort(masked, dim=-1, descending=True, stable=True).indices

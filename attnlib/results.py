@@ -1,0 +1,125 @@
+"""The tidy result table of the erasure tests: one row per instance x test x ranking
+(x random seed), saved as Parquet with a schema version and provenance, validated on load.
+
+Explained in the book chapter "Multi-weight tests" (book/multi_weight.ipynb).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from .atomic import atomic_path
+from .errors import ResultSchemaError
+
+SCHEMA_VERSION = "1"
+_META_KEY = b"attnlib"
+
+# column -> pandas dtype; nullable dtypes where a test leaves a column empty
+SCHEMA: dict[str, str] = {
+    "run": "string",  # config hash of the trained run
+    "dataset": "string",
+    "model": "string",  # HANrnn, FLANconv, ...
+    "arch": "string",
+    "encoder": "string",
+    "model_seed": "Int64",
+    "instance_id": "Int64",  # index in the run's test corpus
+    "doc_id": "string",
+    "n_items": "Int64",  # sentences (HAN) or tokens (FLAN)
+    "label": "Int64",
+    "pred": "Int64",  # the model's own decision, the reference for flips
+    "test": "string",  # "single" or "multi"
+    "ranking": "string",
+    "seed": "Int64",  # random draw (random ranking) or random-item seed (single test)
+    # multi-weight test
+    "first_flip_k": "Int64",  # <NA>: never flips
+    "first_flip_fraction": "Float64",
+    "removed_attention_mass": "Float64",
+    # single-weight test
+    "top_item": "Int64",
+    "random_item": "Int64",
+    "js_top": "Float64",
+    "js_random": "Float64",
+    "delta_js": "Float64",
+    "attention_gap": "Float64",
+    "flip_top": "boolean",
+    "flip_random": "boolean",
+}
+TESTS = ("single", "multi")
+
+
+def validate(df: pd.DataFrame, source: str = "results") -> pd.DataFrame:
+    """Check columns and dtypes against :data:`SCHEMA`; return the frame with exactly the
+    schema's columns in order, or raise :class:`ResultSchemaError` naming the problem."""
+    missing = [c for c in SCHEMA if c not in df.columns]
+    if missing:
+        raise ResultSchemaError(f"{source} lacks the columns {missing}; it was not written "
+                                "by attnlib.results.save_results (or by an older version)")
+    bad = [f"{c} is {df[c].dtype}, expected {t}" for c, t in SCHEMA.items()
+           if str(df[c].dtype) != t]
+    if bad:
+        raise ResultSchemaError(f"{source} has wrong column types: {'; '.join(bad)}")
+    unknown_tests = set(df["test"].dropna().unique()) - set(TESTS)
+    if unknown_tests:
+        raise ResultSchemaError(f"{source} has unknown tests {sorted(unknown_tests)}")
+    return df[list(SCHEMA)]
+
+
+def to_schema(columns: dict[str, Any]) -> pd.DataFrame:
+    """Build a schema-conforming frame from column arrays (missing columns become <NA>)."""
+    n = len(next(iter(columns.values())))
+    data = {c: pd.array(columns[c] if c in columns else [None] * n, dtype=t)
+            for c, t in SCHEMA.items()}
+    return pd.DataFrame(data)
+
+
+def save_results(df: pd.DataFrame, path: str | Path, provenance: dict[str, Any]) -> Path:
+    """Validate and write ``df`` atomically as zstd-compressed Parquet with provenance."""
+    df = validate(df)
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    meta = dict(table.schema.metadata or {})
+    meta[_META_KEY] = json.dumps({"schema_version": SCHEMA_VERSION, **provenance},
+                                 default=str).encode()
+    table = table.replace_schema_metadata(meta)
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp, compression="zstd")
+    return path
+
+
+def read_provenance(path: str | Path) -> dict[str, Any]:
+    """The provenance stored with a results file (schema version, config hash, ...)."""
+    meta = pq.read_schema(path).metadata or {}
+    if _META_KEY not in meta:
+        raise ResultSchemaError(f"{path} has no attnlib metadata; not an attnlib results file")
+    return json.loads(meta[_META_KEY])
+
+
+def load_results(path: str | Path) -> pd.DataFrame:
+    """Read and validate a results file; ``df.attrs['provenance']`` holds its provenance."""
+    path = Path(path)
+    if not path.exists():
+        raise ResultSchemaError(f"no results file at {path}; run `attnlib test` first")
+    provenance = read_provenance(path)
+    if provenance.get("schema_version") != SCHEMA_VERSION:
+        raise ResultSchemaError(f"{path} has schema version {provenance.get('schema_version')}"
+                                f", this attnlib reads version {SCHEMA_VERSION}; re-run the tests")
+    df = validate(pq.read_table(path).to_pandas(types_mapper=pd.ArrowDtype).pipe(_to_numpy),
+                  str(path))
+    df.attrs["provenance"] = provenance
+    return df
+
+
+def _to_numpy(df: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame({c: df[c].astype(SCHEMA[c]) if c in SCHEMA else df[c]
+                         for c in df.columns})
+
+
+def concat_results(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Stack several runs' results (keeps the schema)."""
+    return validate(pd.concat([validate(f) for f in frames], ignore_index=True))

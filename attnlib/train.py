@@ -1,0 +1,259 @@
+"""Training: Adam, dropout, gradient clipping, ReduceLROnPlateau and early stopping on
+dev accuracy, best checkpoint kept; resumable after an interruption, seeded, with
+progress bars. Explained in the book chapter "Models" (book/models.ipynb).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from .atomic import atomic_path, read_json, write_json
+from .batching import collate, make_batches
+from .config import RunConfig
+from .corpus import EncodedCorpus, PreparedData, prepare_data
+from .errors import AttnlibError, ParameterError
+from .models import AttentionClassifier, build_model
+from .provenance import provenance
+
+log = logging.getLogger(__name__)
+STATE_FILE, MODEL_FILE, METRICS_FILE = "train_state.pt", "model.pt", "metrics.json"
+CONFIG_FILE, HISTORY_FILE, VOCAB_FILE = "config.json", "history.json", "vocab.json"
+CHECKPOINT_EVERY_S = 120.0
+
+
+class TrainingInterrupted(AttnlibError):
+    """Training stopped early (Ctrl-C or ``stop_after_steps``); its state is saved."""
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``auto`` -> CUDA when available, else CPU; ``cuda`` without a GPU is an error."""
+    if isinstance(device, torch.device):
+        return device
+    if device not in ("auto", "cpu", "cuda") and not str(device).startswith("cuda:"):
+        raise ParameterError(f"device must be 'auto', 'cpu' or 'cuda', got {device!r}")
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if str(device).startswith("cuda") and not torch.cuda.is_available():
+        raise ParameterError("device 'cuda' was requested but no CUDA GPU is available; "
+                             "use --device cpu or auto")
+    return torch.device(device)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+@torch.no_grad()
+def predict(model: AttentionClassifier, corpus: EncodedCorpus, token_cap: int,
+            batch_size: int = 256) -> np.ndarray:
+    """(docs,) predicted labels, in corpus order."""
+    model.eval()
+    arch = model.config.arch
+    preds = np.zeros(len(corpus), dtype=np.int64)
+    for idx in make_batches(corpus, arch, token_cap, batch_size):
+        batch = collate(corpus, idx, arch).to(model.device)
+        preds[idx] = model(batch.tokens).logits.argmax(-1).cpu().numpy()
+    return preds
+
+
+def accuracy(model: AttentionClassifier, corpus: EncodedCorpus, token_cap: int) -> float:
+    return float((predict(model, corpus, token_cap) == corpus.labels).mean())
+
+
+@dataclass
+class _State:
+    epoch: int = 0
+    batch_index: int = 0
+    step: int = 0
+    best_dev: float = -1.0
+    best_epoch: int = -1
+    bad_epochs: int = 0
+    seconds: float = 0.0
+    loss_sum: float = 0.0
+    loss_docs: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)
+    finished: bool = False
+
+
+def _save_state(path: Path, state: _State, model: nn.Module, optimizer: torch.optim.Optimizer,
+                scheduler: Any) -> None:
+    payload = {"state": state.__dict__, "model": model.state_dict(),
+               "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+               "torch_rng": torch.get_rng_state(),
+               "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+
+
+def _check_run_dir(out: Path, config: RunConfig) -> None:
+    existing = out / CONFIG_FILE
+    if existing.exists():
+        saved = read_json(existing)
+        if saved.get("hash") != config.hash:
+            raise ParameterError(
+                f"{out} already holds a different run (config hash {saved.get('hash')}, this "
+                f"one is {config.hash}); choose another output directory or delete it"
+            )
+
+
+def train_run(
+    config: RunConfig,
+    out: str | Path,
+    device: str | torch.device = "auto",
+    progress: bool = True,
+    data: PreparedData | None = None,
+    stop_after_steps: int | None = None,
+    checkpoint_every_s: float = CHECKPOINT_EVERY_S,
+) -> dict[str, Any]:
+    """Train (or resume, or just return) the run described by ``config`` in ``out``.
+
+    Args:
+        config: the run's full config; its hash is written to ``out/config.json``.
+        out: the run directory (config, checkpoint, vocabulary, history, metrics).
+        device: ``auto``, ``cpu`` or ``cuda``.
+        progress: tqdm bars with loss and docs/s.
+        data: prepared data for ``config.data`` (loaded from the cache when omitted).
+        stop_after_steps: save the state and raise :class:`TrainingInterrupted` after
+            this many optimisation steps in total (simulates a kill; for tests).
+        checkpoint_every_s: mid-epoch checkpoint interval.
+
+    Returns:
+        The contents of ``out/metrics.json``.
+    """
+    out = Path(out)
+    _check_run_dir(out, config)
+    if (out / METRICS_FILE).exists():
+        return read_json(out / METRICS_FILE)
+    dev = resolve_device(device)
+    data = data or prepare_data(config.data, progress=progress)
+    if data.config != config.data:
+        raise ParameterError("the prepared data do not belong to this run's data config")
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / CONFIG_FILE, {"hash": config.hash, **config.to_dict()})
+    write_json(out / VOCAB_FILE, list(data.vocab.itos))
+
+    tc, arch = config.train, config.model.arch
+    seed_everything(tc.seed)
+    model = build_model(config.model, data.embeddings, data.spec.n_classes, seed=tc.seed).to(dev)
+    # fused Adam: the same update as the for-loop version, ~6x faster on CPU, where the
+    # dense Adam update of the large embedding matrix would dominate small HAN batches
+    optimizer = torch.optim.Adam(model.parameters(), lr=tc.lr, fused=True)
+    scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+        optimizer, mode="max", factor=tc.lr_factor, patience=tc.lr_patience)
+    state = _State()
+    state_path = out / STATE_FILE
+    if state_path.exists():
+        saved = torch.load(state_path, map_location=dev, weights_only=False)
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        scheduler.load_state_dict(saved["scheduler"])
+        torch.set_rng_state(saved["torch_rng"])
+        if saved["cuda_rng"] is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(saved["cuda_rng"])
+        state = _State(**saved["state"])
+        log.info("resuming %s at epoch %d, batch %d", out, state.epoch + 1, state.batch_index)
+
+    loss_fn = nn.CrossEntropyLoss()
+    last_save = time.monotonic()
+    try:
+        while not state.finished and state.epoch < tc.max_epochs:
+            batches = make_batches(data.train, arch, tc.token_cap, tc.batch_size, shuffle=True,
+                                   seed=tc.seed * 100_003 + state.epoch)
+            model.train()
+            bar = tqdm(total=len(batches), initial=state.batch_index, disable=not progress,
+                       desc=f"{config.label} epoch {state.epoch + 1}/{tc.max_epochs}",
+                       unit="batch", leave=False)
+            started, docs_seen = time.monotonic(), 0
+            while state.batch_index < len(batches):
+                idx = batches[state.batch_index]
+                batch = collate(data.train, idx, arch).to(dev)
+                logits = model(batch.tokens).logits
+                loss = loss_fn(logits, batch.labels)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if tc.grad_clip is not None:
+                    nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip, foreach=True)
+                optimizer.step()
+                state.batch_index += 1
+                state.step += 1
+                state.loss_sum += loss.item() * len(idx)
+                state.loss_docs += len(idx)
+                docs_seen += len(idx)
+                now = time.monotonic()
+                bar.update(1)
+                bar.set_postfix(loss=f"{state.loss_sum / state.loss_docs:.4f}",
+                                docs_s=f"{docs_seen / max(now - started, 1e-9):.0f}")
+                if stop_after_steps is not None and state.step >= stop_after_steps:
+                    state.seconds += now - started
+                    _save_state(state_path, state, model, optimizer, scheduler)
+                    raise TrainingInterrupted(f"stopped after {state.step} steps")
+                if now - last_save > checkpoint_every_s:
+                    state.seconds += now - started
+                    started, docs_seen = now, 0
+                    _save_state(state_path, state, model, optimizer, scheduler)
+                    last_save = now
+            bar.close()
+            state.seconds += time.monotonic() - started
+            dev_acc = accuracy(model, data.dev, tc.token_cap)
+            scheduler.step(dev_acc)
+            state.history.append({
+                "epoch": state.epoch + 1, "train_loss": state.loss_sum / max(state.loss_docs, 1),
+                "dev_accuracy": dev_acc, "lr": optimizer.param_groups[0]["lr"],
+                "seconds": state.seconds,
+            })
+            if progress:
+                tqdm.write(f"{config.label} epoch {state.epoch + 1}: train loss "
+                           f"{state.history[-1]['train_loss']:.4f}, dev accuracy {dev_acc:.4f}")
+            if dev_acc > state.best_dev:
+                state.best_dev, state.best_epoch, state.bad_epochs = dev_acc, state.epoch + 1, 0
+                with atomic_path(out / MODEL_FILE) as tmp:
+                    torch.save(model.state_dict(), tmp)
+            else:
+                state.bad_epochs += 1
+            state.epoch += 1
+            state.batch_index, state.loss_sum, state.loss_docs = 0, 0.0, 0
+            state.finished = state.bad_epochs >= tc.patience
+            _save_state(state_path, state, model, optimizer, scheduler)
+            last_save = time.monotonic()
+    except KeyboardInterrupt:
+        _save_state(state_path, state, model, optimizer, scheduler)
+        raise TrainingInterrupted(
+            f"interrupted at epoch {state.epoch + 1}, batch {state.batch_index}; run the same "
+            "command again to resume") from None
+
+    model.load_state_dict(torch.load(out / MODEL_FILE, map_location=dev, weights_only=True))
+    test_acc = accuracy(model, data.test, tc.token_cap)
+    majority = int(np.bincount(data.train.labels, minlength=data.spec.n_classes).argmax())
+    metrics = {
+        "run": config.label, "config_hash": config.hash, "dataset": config.data.dataset,
+        "model": config.model.name, "arch": arch, "encoder": config.model.encoder,
+        "profile": config.profile, "dev_accuracy": state.best_dev, "test_accuracy": test_acc,
+        "majority_baseline": float((data.test.labels == majority).mean()),
+        "epochs": state.epoch, "best_epoch": state.best_epoch,
+        "stopped_early": state.finished and state.epoch < tc.max_epochs,
+        "train_seconds": round(state.seconds, 1), "n_train": len(data.train),
+        "n_dev": len(data.dev), "n_test": len(data.test), "data_stats": data.stats,
+        "data_cache_key": data.cache_key, "provenance": provenance(dev, tc.seed),
+    }
+    write_json(out / HISTORY_FILE, state.history)
+    write_json(out / METRICS_FILE, metrics)
+    state_path.unlink(missing_ok=True)
+    return metrics
+
+
+def read_history(out: str | Path) -> list[dict[str, Any]]:
+    """Per-epoch history of a finished run (train loss, dev accuracy, lr, seconds)."""
+    return json.loads((Path(out) / HISTORY_FILE).read_text())

@@ -1,0 +1,92 @@
+"""Shapes, masking and the erasure-facing interface of HAN and FLAN."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from attnlib.config import ModelConfig
+from attnlib.models import build_model
+from attnlib.models.encoders import reverse_padded
+
+ENCODERS = ["rnn", "conv", "noenc"]
+VOCAB, DIM, CLASSES = 50, 16, 3
+
+
+def _model(arch: str, encoder: str, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    emb = rng.normal(size=(VOCAB, DIM)).astype(np.float32)
+    emb[0] = 0
+    config = ModelConfig(arch=arch, encoder=encoder, embedding_dim=DIM, rnn_hidden=6,
+                         conv_filters=5, dropout_words=0.3, dropout_doc=0.3, dropout_out=0.3)
+    return build_model(config, emb, CLASSES, seed=seed).eval()
+
+
+def test_reverse_padded_is_an_involution_and_keeps_padding_in_place():
+    x = torch.arange(12).view(2, 6)
+    lengths = torch.tensor([4, 6])
+    r = reverse_padded(x, lengths)
+    assert r[0].tolist() == [3, 2, 1, 0, 4, 5]
+    assert r[1].tolist() == [11, 10, 9, 8, 7, 6]
+    assert torch.equal(reverse_padded(r, lengths), x)
+
+
+@pytest.mark.parametrize("encoder", ENCODERS)
+def test_flan_padding_does_not_change_the_output(encoder):
+    model = _model("flan", encoder)
+    doc = torch.tensor([[5, 7, 9, 11, 2]])
+    padded = torch.tensor([[5, 7, 9, 11, 2, 0, 0, 0], [3, 4, 5, 6, 7, 8, 9, 10]])
+    with torch.no_grad():
+        alone, batched = model(doc), model(padded)
+    torch.testing.assert_close(alone.logits[0], batched.logits[0], rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(alone.alpha[0], batched.alpha[0, :5], rtol=1e-5, atol=1e-6)
+    assert batched.alpha[0, 5:].abs().max() == 0
+    assert batched.mask[0].tolist() == [True] * 5 + [False] * 3
+    assert batched.h.shape[:2] == (2, 8)
+
+
+@pytest.mark.parametrize("encoder", ENCODERS)
+def test_han_padding_does_not_change_the_output(encoder):
+    model = _model("han", encoder)
+    doc = torch.tensor([[[5, 7, 9], [11, 2, 0]]])
+    padded = torch.zeros((2, 4, 6), dtype=torch.long)
+    padded[0, :2, :3] = doc[0]
+    padded[1] = torch.randint(1, VOCAB, (4, 6))
+    with torch.no_grad():
+        alone, batched = model(doc), model(padded)
+    torch.testing.assert_close(alone.logits[0], batched.logits[0], rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(alone.alpha[0], batched.alpha[0, :2], rtol=1e-5, atol=1e-6)
+    assert batched.alpha.shape == (2, 4)
+    assert batched.mask[0].tolist() == [True, True, False, False]
+    torch.testing.assert_close(batched.alpha.sum(-1), torch.ones(2))
+
+
+@pytest.mark.parametrize("arch", ["han", "flan"])
+@pytest.mark.parametrize("encoder", ENCODERS)
+def test_logits_from_reproduces_the_forward_pass(arch, encoder):
+    model = _model(arch, encoder)
+    tokens = torch.randint(1, VOCAB, (3, 4, 5) if arch == "han" else (3, 9))
+    with torch.no_grad():
+        out = model(tokens)
+        torch.testing.assert_close(model.logits_from(out.h, out.alpha), out.logits)
+    expected_dim = 2 * 6 if encoder == "rnn" else (10 if encoder == "conv" else DIM)
+    assert out.h.shape[-1] == expected_dim
+    assert out.logits.shape == (3, CLASSES)
+
+
+def test_rnn_backward_direction_sees_the_future_and_not_the_padding():
+    model = _model("flan", "rnn")
+    with torch.no_grad():
+        a = model(torch.tensor([[5, 7, 9]])).h
+        b = model(torch.tensor([[5, 7, 10]])).h
+    hidden = 6
+    # the first token's forward half ignores the last token; its backward half does not
+    torch.testing.assert_close(a[0, 0, :hidden], b[0, 0, :hidden])
+    assert not torch.allclose(a[0, 0, hidden:], b[0, 0, hidden:])
+
+
+def test_seeded_models_are_identical():
+    a, b = _model("han", "rnn", seed=3), _model("han", "rnn", seed=3)
+    for (name, pa), (_, pb) in zip(a.named_parameters(), b.named_parameters()):
+        assert torch.equal(pa, pb), name
