@@ -1,4 +1,4 @@
-"""Command line: ``attnlib data list``, ``attnlib train``, ``attnlib test``, ``attnlib grid``.
+"""Command line: ``attnlib data list|fetch``, ``attnlib train``, ``attnlib test``, ``attnlib grid``.
 
 User mistakes print one clear line (no traceback) and exit with status 2.
 """
@@ -64,6 +64,18 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--out", required=True, type=Path, help="run directory")
     _add_run_options(train)
 
+    test = sub.add_parser("test", help="run the erasure tests of a trained run")
+    test.add_argument("run_dir", type=Path)
+    test.add_argument("--out", required=True, type=Path, help="results file (.parquet)")
+    test.add_argument("--max-test-docs", type=_positive_int, default=None)
+    test.add_argument("--rankings", nargs="+", default=None,
+                      help="multi-weight rankings (default: all registered)")
+    test.add_argument("--random-seeds", type=_positive_int, default=5)
+    test.add_argument("--seed", type=_seed, default=0)
+    test.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    test.add_argument("--threads", type=_positive_int, default=None)
+    test.add_argument("--quiet", action="store_true")
+
     grid = sub.add_parser("grid", help="train every missing run of a grid into the run cache")
     grid.add_argument("--datasets", nargs="+", required=True)
     grid.add_argument("--archs", nargs="+", default=list(ARCHS), choices=ARCHS)
@@ -113,6 +125,22 @@ def _cmd_train(args: argparse.Namespace) -> None:
     print(json.dumps({k: metrics[k] for k in keys}, indent=2))
 
 
+def _cmd_test(args: argparse.Namespace) -> None:
+    from .runs import load_run
+    from .suite import DEFAULT_RANKINGS, SuiteConfig, ensure_erasure_results
+    from .summaries import fraction_to_flip_summary
+
+    _set_threads(args.threads)
+    suite = SuiteConfig(rankings=tuple(args.rankings or DEFAULT_RANKINGS),
+                        random_seeds=args.random_seeds, seed=args.seed,
+                        max_test_docs=args.max_test_docs)
+    run = load_run(args.run_dir, device=args.device)
+    frame = ensure_erasure_results(run, args.out, suite, progress=not args.quiet)
+    summary = fraction_to_flip_summary(frame)[["ranking", "n", "never_flip_share", "median"]]
+    print(f"{len(frame):,} rows -> {args.out}")
+    print(summary.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
+
+
 def _cmd_grid(args: argparse.Namespace) -> None:
     from .pipeline import ensure_trained, run_dir_for
 
@@ -140,6 +168,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             _cmd_data_fetch(args.dataset)
         elif args.command == "train":
             _cmd_train(args)
+        elif args.command == "test":
+            _cmd_test(args)
         elif args.command == "grid":
             _cmd_grid(args)
     except TrainingInterrupted as exc:

@@ -99,6 +99,8 @@ def first_flip(
     prefix_logits: (B, R, n + 1, C), pred: (B,), n_items: (B,) -> (B, R) int64.
     """
     decisions = prefix_logits[:, :, 1:].argmax(-1)
+    if decisions.shape[-1] == 0:
+        return torch.zeros(decisions.shape[:2], dtype=torch.long, device=decisions.device)
     k = torch.arange(1, decisions.shape[-1] + 1, device=decisions.device)
     flipped = (decisions != pred[:, None, None]) & (k <= n_items[:, None, None])
     first = flipped.to(torch.int8).argmax(-1) + 1

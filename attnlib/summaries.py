@@ -1,0 +1,111 @@
+"""Aggregations of erasure results that the book reports, each a DataFrame.
+
+Explained in the chapters "Single-weight tests" and "Multi-weight tests".
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .results import validate
+
+KEYS = ["dataset", "model"]
+
+
+def _single(df: pd.DataFrame, ranking: str | None = None) -> pd.DataFrame:
+    out = validate(df)
+    out = out[out["test"] == "single"]
+    return out if ranking is None else out[out["ranking"] == ranking]
+
+
+def _multi(df: pd.DataFrame) -> pd.DataFrame:
+    out = validate(df)
+    return out[out["test"] == "multi"]
+
+
+def negative_delta_js_share(df: pd.DataFrame) -> pd.DataFrame:
+    """Per dataset x model x ranking: how often erasing the top item moves the output
+    less than erasing a random one (Delta JS < 0), and the median Delta JS."""
+    single = _single(df)
+    grouped = single.assign(negative=single["delta_js"] < 0).groupby(
+        [*KEYS, "ranking"], observed=True)
+    return grouped.agg(n=("delta_js", "size"), negative_share=("negative", "mean"),
+                       median_delta_js=("delta_js", "median")).reset_index()
+
+
+def flip_table(df: pd.DataFrame, ranking: str = "attention") -> pd.DataFrame:
+    """The paper's Table 2 per dataset x model: % of instances where erasing the top item
+    (rows) and a random other item (columns) flips the decision."""
+    single = _single(df, ranking)
+    top, rnd = single["flip_top"].astype(bool), single["flip_random"].astype(bool)
+    cells = single.assign(both=top & rnd, only_top=top & ~rnd, only_random=~top & rnd,
+                          neither=~top & ~rnd)
+    out = cells.groupby(KEYS, observed=True).agg(
+        n=("both", "size"), both=("both", "mean"), only_top=("only_top", "mean"),
+        only_random=("only_random", "mean"), neither=("neither", "mean")).reset_index()
+    for c in ("both", "only_top", "only_random", "neither"):
+        out[c] = 100 * out[c]
+    off = out["only_top"] + out["only_random"]
+    out["only_random_share_of_off_diagonal"] = np.where(off > 0, out["only_random"] / off,
+                                                        np.nan)
+    out.insert(2, "ranking", ranking)
+    return out
+
+
+def flip_table_2x2(df: pd.DataFrame, dataset: str, model: str,
+                   ranking: str = "attention") -> pd.DataFrame:
+    """One model's 2x2 flip table (percent) with readable row and column labels."""
+    row = flip_table(df, ranking)
+    row = row[(row["dataset"] == dataset) & (row["model"] == model)]
+    if row.empty:
+        raise KeyError(f"no single-weight results for {dataset} / {model}")
+    r = row.iloc[0]
+    return pd.DataFrame(
+        [[r["both"], r["only_top"]], [r["only_random"], r["neither"]]],
+        index=pd.Index(["top item flips", "top item does not flip"], name=f"{model}"),
+        columns=["random item flips", "random item does not flip"])
+
+
+def fraction_to_flip_summary(df: pd.DataFrame) -> pd.DataFrame:
+    """Per dataset x model x ranking: quartiles of the fraction of items removed at the
+    first flip (flipping instances only), the removed attention mass, and the share of
+    instances that never flip. Random orders are pooled over their seeds."""
+    multi = _multi(df).assign(never=lambda d: d["first_flip_k"].isna())
+    grouped = multi.groupby([*KEYS, "ranking"], observed=True)
+    out = grouped.agg(
+        n=("never", "size"), never_flip_share=("never", "mean"),
+        q1=("first_flip_fraction", lambda s: s.dropna().quantile(0.25)),
+        median=("first_flip_fraction", "median"),
+        q3=("first_flip_fraction", lambda s: s.dropna().quantile(0.75)),
+        median_items=("first_flip_k", "median"),
+        median_removed_mass=("removed_attention_mass", "median"),
+    ).reset_index()
+    return out
+
+
+def head_to_head(df: pd.DataFrame, ranking: str = "attention",
+                 other: str = "gradient") -> pd.DataFrame:
+    """Per instance, does ``ranking`` reach a flip with fewer items than ``other``?
+
+    An instance where only one of the two ever flips is a win for that one; instances
+    where neither flips are dropped. Random orders use their first seed.
+    """
+    multi = _multi(df)
+    multi = multi[multi["ranking"].isin([ranking, other])]
+    first_seed = multi.groupby("ranking", observed=True)["seed"].transform("min")
+    multi = multi[multi["seed"].isna() | (multi["seed"] == first_seed)]
+    wide = multi.pivot_table(index=[*KEYS, "instance_id"], columns="ranking",
+                             values="first_flip_k", aggfunc="first", dropna=False)
+    wide = wide.reset_index()
+    a = wide[ranking].astype("Float64")
+    b = wide[other].astype("Float64")
+    inf = float("inf")
+    a_, b_ = a.fillna(inf).astype(float), b.fillna(inf).astype(float)
+    keep = np.isfinite(a_) | np.isfinite(b_)
+    wide = wide[keep].assign(win=(a_ < b_)[keep], tie=(a_ == b_)[keep], loss=(a_ > b_)[keep])
+    out = wide.groupby(KEYS, observed=True).agg(
+        n=("win", "size"), win=("win", "mean"), tie=("tie", "mean"),
+        loss=("loss", "mean")).reset_index()
+    out.insert(2, "comparison", f"{ranking} vs {other}")
+    return out

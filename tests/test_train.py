@@ -1,0 +1,105 @@
+"""Training on real IMDB subsets: seeded determinism, resuming after an interruption,
+loading a run back, and the end-to-end accuracy bar."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from attnlib.config import make_run_config
+from attnlib.errors import ParameterError, UnknownNameError
+from attnlib.runs import load_run
+from attnlib.train import (
+    METRICS_FILE,
+    STATE_FILE,
+    TrainingInterrupted,
+    predict,
+    resolve_device,
+    train_run,
+)
+
+from .conftest import requires_imdb
+
+pytestmark = requires_imdb
+
+
+def _config(arch="flan", encoder="noenc", seed=0, epochs=2):
+    return make_run_config("smoke", "imdb", arch, encoder, seed, max_train_docs=300,
+                           max_test_docs=60, epochs=epochs)
+
+
+def _strip(metrics):
+    drop = {"train_seconds", "provenance"}
+    return {k: v for k, v in metrics.items() if k not in drop}
+
+
+def test_same_seed_gives_identical_metrics_on_cpu(tmp_path):
+    a = train_run(_config(seed=4), tmp_path / "a", device="cpu", progress=False)
+    b = train_run(_config(seed=4), tmp_path / "b", device="cpu", progress=False)
+    assert _strip(a) == _strip(b)
+    wa = torch.load(tmp_path / "a" / "model.pt", weights_only=True)
+    wb = torch.load(tmp_path / "b" / "model.pt", weights_only=True)
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    assert a["provenance"]["seed"] == 4 and a["provenance"]["torch_version"]
+
+
+@pytest.mark.parametrize("arch,encoder", [("flan", "conv"), ("han", "rnn")])
+def test_an_interrupted_run_resumes_to_the_same_result(tmp_path, arch, encoder):
+    config = _config(arch, encoder, seed=2)
+    straight = train_run(config, tmp_path / "straight", device="cpu", progress=False)
+    with pytest.raises(TrainingInterrupted):
+        train_run(config, tmp_path / "resumed", device="cpu", progress=False,
+                  stop_after_steps=3)
+    assert (tmp_path / "resumed" / STATE_FILE).exists()
+    assert not (tmp_path / "resumed" / METRICS_FILE).exists()
+    resumed = train_run(config, tmp_path / "resumed", device="cpu", progress=False)
+    assert _strip(resumed) == _strip(straight)
+    assert not (tmp_path / "resumed" / STATE_FILE).exists()
+    history = json.loads((tmp_path / "resumed" / "history.json").read_text())
+    assert [h["epoch"] for h in history] == [1, 2]
+
+
+def test_a_run_loads_back_with_one_call_and_predicts_the_same(tmp_path):
+    metrics = train_run(_config(), tmp_path / "run", device="cpu", progress=False)
+    run = load_run(tmp_path / "run", device="cpu")
+    assert run.config == _config() and run.metrics == metrics
+    preds = predict(run.model, run.data.test, 20_000)
+    assert abs((preds == run.data.test.labels).mean() - metrics["test_accuracy"]) < 1e-12
+    for key in ("dev_accuracy", "test_accuracy", "epochs", "train_seconds", "n_train",
+                "n_test", "majority_baseline"):
+        assert key in metrics
+    for key in ("attnlib_version", "git_commit", "torch_version", "device", "seed"):
+        assert key in metrics["provenance"]
+
+
+def test_a_run_directory_of_another_config_is_refused(tmp_path):
+    train_run(_config(epochs=1), tmp_path / "run", device="cpu", progress=False)
+    with pytest.raises(ParameterError, match="different run"):
+        train_run(_config(epochs=2), tmp_path / "run", device="cpu", progress=False)
+
+
+def test_bad_options_get_clear_errors():
+    with pytest.raises(UnknownNameError, match="valid architectures are: flan, han"):
+        make_run_config("smoke", "imdb", "transformer", "rnn")
+    with pytest.raises(UnknownNameError, match="valid encoders are"):
+        make_run_config("smoke", "imdb", "han", "lstm")
+    with pytest.raises(UnknownNameError, match="valid profiles"):
+        make_run_config("full", "imdb", "han", "rnn")
+    with pytest.raises(ParameterError, match="seed must be int"):
+        make_run_config("smoke", "imdb", "han", "rnn", seed="1")  # type: ignore[arg-type]
+    with pytest.raises(ParameterError, match="device must be"):
+        resolve_device("gpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(ParameterError, match="no CUDA GPU"):
+            resolve_device("cuda")
+
+
+@pytest.mark.slow
+def test_flan_noenc_on_2000_real_reviews_clearly_beats_chance(tmp_path):
+    config = make_run_config("smoke", "imdb", "flan", "noenc", max_train_docs=2000,
+                             max_test_docs=1000)
+    metrics = train_run(config, tmp_path / "run", device="cpu", progress=False)
+    assert metrics["n_test"] == 1000
+    assert metrics["test_accuracy"] >= 0.75, metrics
