@@ -20,6 +20,7 @@ from functools import cached_property
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from . import paths
 from .atomic import read_json, write_json
@@ -322,3 +323,31 @@ def _load_prepared(directory: Path, config: DataConfig, spec: DatasetSpec, key: 
         test=EncodedCorpus.load(directory, "test"),
         stats=meta["stats"], cache_key=key,
     )
+
+
+def length_table(data: PreparedData) -> pd.DataFrame:
+    """One row per document and split: sentences (HAN items) and tokens (FLAN items)."""
+    frames = []
+    for split in ("train", "dev", "test"):
+        corpus = data.split(split)
+        frames.append(pd.DataFrame({
+            "dataset": data.config.dataset, "split": split,
+            "sentences": corpus.n_sentences, "tokens": corpus.n_tokens,
+            "label": [data.spec.classes[i] for i in corpus.labels]}))
+    return pd.concat(frames, ignore_index=True)
+
+
+def describe_data(data: PreparedData) -> dict[str, object]:
+    """Sizes, classes, average lengths and provenance of a prepared dataset."""
+    spec, train, test = data.spec, data.train, data.test
+    return {
+        "dataset": spec.id, "status": spec.status, "classes": spec.n_classes,
+        "train": len(train), "dev": len(data.dev), "test": len(test),
+        "vocabulary": len(data.vocab),
+        "avg sentences": float(np.mean(np.concatenate([train.n_sentences, test.n_sentences]))),
+        "avg tokens": float(np.mean(np.concatenate([train.n_tokens, test.n_tokens]))),
+        "dropped (no tokens)": data.stats["train"]["dropped_empty"]
+        + data.stats["test"]["dropped_empty"],
+        "dropped (train outliers)": data.stats["train"]["dropped_long"],
+        "note": spec.note,
+    }

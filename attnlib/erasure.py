@@ -119,6 +119,18 @@ def erase_items_logits(
     return torch.where(den > 0, num / torch.where(den > 0, den, 1.0), 0.0) + bias
 
 
+def erased_logits(
+    item_logits: torch.Tensor, alpha: torch.Tensor, erase: torch.Tensor, bias: torch.Tensor
+) -> torch.Tensor:
+    """Logits after erasing any set of items, from per-item contributions z_i = W h_i:
+    sum_i alpha'_i z_i + b with alpha' = :func:`erase_and_renormalize` (alpha, erase).
+
+    item_logits: (..., n, C), alpha and erase: (..., n), bias: (C,) -> (..., C).
+    """
+    renormalized = erase_and_renormalize(alpha.double(), erase)
+    return torch.einsum("...n,...nc->...c", renormalized, item_logits.double()) + bias
+
+
 def predicted_class_gradient(
     head: LinearHead, h: torch.Tensor, alpha: torch.Tensor, pred: torch.Tensor
 ) -> torch.Tensor:

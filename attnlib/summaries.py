@@ -109,3 +109,36 @@ def head_to_head(df: pd.DataFrame, ranking: str = "attention",
         loss=("loss", "mean")).reset_index()
     out.insert(2, "comparison", f"{ranking} vs {other}")
     return out
+
+
+def box_stats(df: pd.DataFrame, value: str = "first_flip_fraction") -> pd.DataFrame:
+    """Tukey box-plot statistics of ``value`` per dataset x model x ranking (multi-weight
+    rows with a value only): q1, median, q3 and whiskers at the furthest points within
+    1.5 IQR, so charts need not embed every instance."""
+    multi = _multi(df).dropna(subset=[value])
+
+    def stats(s: pd.Series) -> pd.Series:
+        x = s.to_numpy(dtype=float)
+        q1, med, q3 = np.quantile(x, [0.25, 0.5, 0.75])
+        iqr = q3 - q1
+        low = x[x >= q1 - 1.5 * iqr].min()
+        high = x[x <= q3 + 1.5 * iqr].max()
+        return pd.Series({"n": len(x), "q1": q1, "median": med, "q3": q3,
+                          "whisker_low": low, "whisker_high": high})
+
+    grouped = multi.groupby([*KEYS, "ranking"], observed=True)[value]
+    return grouped.apply(stats).unstack().reset_index()
+
+
+def scatter_sample(df: pd.DataFrame, ranking: str = "attention", bin_width: float = 0.005,
+                   per_bin: int = 10, seed: int = 0) -> pd.DataFrame:
+    """Single-weight rows for the Delta JS vs attention-gap scatter, thinned as in the
+    paper: at most ``per_bin`` points per attention-gap bin of ``bin_width``."""
+    single = _single(df, ranking)[[*KEYS, "instance_id", "attention_gap", "delta_js",
+                                   "flip_top", "flip_random"]]
+    single = single.astype({"attention_gap": float, "delta_js": float})
+    bins = (single["attention_gap"] / bin_width).round().astype(int)
+    shuffled = single.assign(_bin=bins).sample(frac=1.0, random_state=seed)
+    thinned = shuffled.groupby([*KEYS, "_bin"], observed=True).head(per_bin)
+    return thinned.drop(columns="_bin").sort_values([*KEYS, "attention_gap"],
+                                                    ignore_index=True)

@@ -1,0 +1,172 @@
+"""Everything needed to explore erasures of single documents, live or in the static book.
+
+Because the layers above the tested attention are one affine map, precomputed per-item
+logit contributions z_i = W h_i and the bias b make any erasure exact without the model:
+logits(S) = sum_{i not in S} alpha_i z_i / sum_{i not in S} alpha_i + b. Explained in the
+book chapter "Explore a model" (book/explore.ipynb).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from .batching import collate
+from .corpus import EncodedCorpus
+from .erasure import LinearHead, erased_logits, predicted_class_gradient
+from .errors import DataError
+from .rankings import order_from_scores
+from .runs import TrainedRun
+from .text import tokenize_documents
+
+EXPLORER_RANKINGS = ("attention", "gradient", "grad_x_attention")
+
+
+@dataclass
+class DocumentView:
+    """One document as the tested attention layer sees it.
+
+    Attributes:
+        items: the items' text (sentences for HAN, tokens for FLAN).
+        alpha: (n,) attention weights. item_logits: (n, C) z_i. bias: (C,).
+        gradient: (n,) d p_pred / d alpha_i. classes: class names.
+    """
+
+    doc_id: str
+    items: list[str]
+    alpha: np.ndarray
+    item_logits: np.ndarray
+    bias: np.ndarray
+    gradient: np.ndarray
+    classes: tuple[str, ...]
+    label: int | None
+
+    @property
+    def n_items(self) -> int:
+        return len(self.items)
+
+    def scores(self, ranking: str) -> np.ndarray:
+        """(n,) the ranking's scores: attention, gradient or grad_x_attention."""
+        if ranking == "attention":
+            return self.alpha
+        if ranking == "gradient":
+            return self.gradient
+        if ranking == "grad_x_attention":
+            return self.alpha * self.gradient
+        raise DataError(f"unknown ranking {ranking!r}; use one of {EXPLORER_RANKINGS}")
+
+    def order(self, ranking: str) -> list[int]:
+        scores = torch.as_tensor(self.scores(ranking))[None]
+        return order_from_scores(scores, torch.ones_like(scores, dtype=torch.bool))[0].tolist()
+
+    def probabilities(self, erased: set[int] | list[int] = ()) -> np.ndarray:
+        """(C,) class probabilities after erasing the items ``erased``."""
+        erase = torch.zeros(self.n_items, dtype=torch.bool)
+        erase[list(erased)] = True
+        logits = erased_logits(torch.as_tensor(self.item_logits), torch.as_tensor(self.alpha),
+                               erase, torch.as_tensor(self.bias))
+        return torch.softmax(logits, -1).numpy()
+
+    @property
+    def prediction(self) -> int:
+        return int(self.probabilities().argmax())
+
+
+def _view(run: TrainedRun, tokens: torch.Tensor, items: list[str], doc_id: str,
+          label: int | None) -> DocumentView:
+    model = run.model
+    with torch.no_grad():
+        out = model(tokens.to(model.device))
+    head = LinearHead.from_model(model)
+    h, alpha = out.h[:1].double(), out.alpha[:1].double()
+    pred = head(h, alpha).argmax(-1)
+    grad = predicted_class_gradient(head, h, alpha, pred)
+    n = len(items)
+    return DocumentView(
+        doc_id=doc_id, items=items, alpha=alpha[0, :n].cpu().numpy(),
+        item_logits=head.item_logits(h)[0, :n].cpu().numpy(), bias=head.bias.cpu().numpy(),
+        gradient=grad[0, :n].cpu().numpy(), classes=run.data.spec.classes, label=label)
+
+
+def _items(arch: str, sentences: list[list[str]]) -> list[str]:
+    if arch == "han":
+        return [" ".join(s) for s in sentences]
+    return [t for s in sentences for t in s]
+
+
+def document_view(run: TrainedRun, instance_id: int) -> DocumentView:
+    """The test document ``instance_id`` (index in the run's test corpus)."""
+    corpus = run.data.test
+    if not 0 <= instance_id < len(corpus):
+        raise DataError(f"instance_id must be in 0..{len(corpus) - 1}, got {instance_id}")
+    arch = run.config.model.arch
+    batch = collate(corpus, np.array([instance_id]), arch)
+    return _view(run, batch.tokens, _items(arch, corpus.display_tokens(instance_id)),
+                 corpus.doc_ids[instance_id], int(corpus.labels[instance_id]))
+
+
+def document_view_from_text(run: TrainedRun, text: str) -> DocumentView:
+    """Any text, tokenised and indexed like the training data."""
+    [sentences] = list(tokenize_documents([text]))
+    if not sentences:
+        raise DataError("the text has no tokens; type a sentence or two")
+    vocab = run.data.vocab
+    corpus = EncodedCorpus.from_tokenized([sentences], [0], ["typed text"], vocab)
+    arch = run.config.model.arch
+    batch = collate(corpus, np.array([0]), arch)
+    return _view(run, batch.tokens, _items(arch, sentences), "typed text", None)
+
+
+def pick_documents(run: TrainedRun, n_docs: int = 6, seed: int = 0) -> list[int]:
+    """Readable test documents (3-12 sentences for HAN, 15-70 tokens for FLAN), mostly
+    correctly classified, a few not; seeded."""
+    corpus = run.data.test
+    han = run.config.model.arch == "han"
+    sizes = corpus.n_sentences if han else corpus.n_tokens
+    low, high = (3, 12) if han else (15, 70)
+    candidates = np.flatnonzero((sizes >= low) & (sizes <= high))
+    if len(candidates) == 0:
+        candidates = np.flatnonzero(sizes > 1)
+    rng = np.random.default_rng(seed)
+    candidates = rng.permutation(candidates)[: 20 * n_docs]
+    views = {int(i): document_view(run, int(i)) for i in candidates}
+    right = [i for i, v in views.items() if v.prediction == v.label]
+    wrong = [i for i, v in views.items() if v.prediction != v.label]
+    n_wrong = min(len(wrong), max(1, n_docs // 3))
+    chosen = right[: n_docs - n_wrong] + wrong[:n_wrong]
+    return sorted(chosen)[:n_docs]
+
+
+def build_explorer_payload(run: TrainedRun, n_docs: int = 6, seed: int = 0) -> dict[str, Any]:
+    """JSON-able data for the kernel-free explorer: per document the items, alpha, z_i,
+    b, ranking scores, and (for checking) the probabilities after erasing the top k items
+    of each ranking, for every k."""
+    docs = []
+    for instance in pick_documents(run, n_docs, seed):
+        view = document_view(run, instance)
+        prefix = {}
+        for ranking in EXPLORER_RANKINGS:
+            order = view.order(ranking)
+            prefix[ranking] = [view.probabilities(order[:k]).tolist()
+                               for k in range(view.n_items + 1)]
+        docs.append({
+            "instance_id": instance, "doc_id": view.doc_id, "label": view.label,
+            "pred": view.prediction, "items": view.items, "alpha": view.alpha.tolist(),
+            "item_logits": view.item_logits.tolist(), "gradient": view.gradient.tolist(),
+            "probabilities": view.probabilities().tolist(), "prefix_probabilities": prefix,
+        })
+    return {"run": run.config.hash, "label": run.config.label,
+            "dataset": run.config.data.dataset, "model": run.config.model.name,
+            "arch": run.config.model.arch, "classes": list(run.data.spec.classes),
+            "bias": LinearHead.from_model(run.model).bias.tolist(), "documents": docs}
+
+
+def view_from_payload(payload: dict[str, Any], index: int) -> DocumentView:
+    """A :class:`DocumentView` rebuilt from a precomputed payload (no model needed)."""
+    doc = payload["documents"][index]
+    return DocumentView(doc["doc_id"], doc["items"], np.asarray(doc["alpha"]),
+                        np.asarray(doc["item_logits"]), np.asarray(payload["bias"]),
+                        np.asarray(doc["gradient"]), tuple(payload["classes"]), doc["label"])

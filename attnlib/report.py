@@ -1,0 +1,117 @@
+"""Key findings of a study as numbers and sentences, for the conclusions page to glue.
+Every value is computed from the results; the sentences only pick words ("most",
+"fewer than half") that the numbers support. Explained in book/conclusions.ipynb.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from . import summaries
+from .claims import claim_verdicts, evaluate_claims
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f}%"
+
+
+def _where(row: pd.Series) -> str:
+    return f"{row['model']} on {row['dataset']}"
+
+
+def key_findings(results: pd.DataFrame, metrics: pd.DataFrame) -> dict[str, str]:
+    """Named findings (all strings, ready for ``myst_nb.glue``)."""
+    out: dict[str, str] = {}
+    acc = metrics.groupby(["dataset", "model"], as_index=False)["test_accuracy"].mean()
+    lo, hi = acc.loc[acc["test_accuracy"].idxmin()], acc.loc[acc["test_accuracy"].idxmax()]
+    out["n_runs"] = str(len(metrics))
+    out["n_documents"] = f"{results.groupby('dataset')['instance_id'].nunique().sum():,}"
+    out["accuracy_range"] = (f"{_pct(lo['test_accuracy'])} ({_where(lo)}) to "
+                             f"{_pct(hi['test_accuracy'])} ({_where(hi)})")
+
+    shares = summaries.negative_delta_js_share(results)
+    att = shares[shares["ranking"] == "attention"]
+    lo, hi = att.loc[att["negative_share"].idxmin()], att.loc[att["negative_share"].idxmax()]
+    mostly = (att["negative_share"] < 0.5).all()
+    out["negative_djs"] = (
+        f"ΔJS was negative for {_pct(lo['negative_share'])} ({_where(lo)}) to "
+        f"{_pct(hi['negative_share'])} ({_where(hi)}) of documents, so erasing the "
+        "top-attention item moved the output at least as much as a random item "
+        + ("for most documents in every model" if mostly else
+           "for most documents in some models but not in all"))
+
+    flips = summaries.flip_table(results)
+    han = flips[flips["model"].str.startswith("HAN")]
+    pool = han if not han.empty else flips
+    family = "HAN" if not han.empty else "the tested"
+    mean_top = float((pool["both"] + pool["only_top"]).mean()) / 100
+    out["top_flip"] = (f"erasing the single top-attention item flipped {family} decisions for "
+                       f"{_pct(mean_top)} of documents on average, and a random item alone "
+                       f"flipped them for {_pct(float(pool['only_random'].mean()) / 100)}")
+
+    summary = summaries.fraction_to_flip_summary(results)
+    medians = summary.groupby("ranking")["median"].median()
+    names = {"attention": "attention", "gradient": "gradient",
+             "grad_x_attention": "gradient × attention", "random": "random"}
+    out["median_fractions"] = ", ".join(
+        f"{names[r]} {medians[r]:.2f}" for r in names if r in medians.index)
+    order = sorted((r for r in names if r in medians.index), key=lambda r: medians[r])
+    out["fastest_ranking"] = names[order[0]] if order else "none"
+    never = summary[summary["ranking"] == "attention"]["never_flip_share"]
+    out["never_flip_attention"] = (f"{_pct(float(never.min()))} to {_pct(float(never.max()))}"
+                                   if len(never) else "n/a")
+
+    duel = summaries.head_to_head(results, "attention", "gradient")
+    weights = duel["n"] / duel["n"].sum()
+    loss = float((duel["loss"] * weights).sum())
+    win = float((duel["win"] * weights).sum())
+    out["gradient_duel"] = (f"the gradient ranking needed fewer items than attention for "
+                            f"{_pct(loss)} of documents and more for {_pct(win)}")
+
+    verdicts = claim_verdicts(evaluate_claims(results, n_boot=300))
+    out["interpretation"] = _interpretation(verdicts)
+    counts = verdicts["verdict"].value_counts()
+    out["claims_summary"] = (f"{int(counts.get('holds', 0))} of {len(verdicts)} claims hold in "
+                             f"every cell, {int(counts.get('partly', 0))} in some, and "
+                             f"{int(counts.get('does not hold', 0))} in none")
+    out["claims_holding"] = "; ".join(verdicts.loc[verdicts["verdict"] == "holds",
+                                                   "paper's claim"]) or "none"
+    out["claims_failing"] = "; ".join(verdicts.loc[verdicts["verdict"] == "does not hold",
+                                                   "paper's claim"]) or "none"
+    return out
+
+
+def _interpretation(verdicts: pd.DataFrame) -> str:
+    """Two or three sentences whose direction follows the claim verdicts."""
+    v = dict(zip(verdicts["claim"], zip(verdicts["verdict"], verdicts["holds"],
+                                        verdicts["cells"])))
+
+    def supported(claim: str) -> bool:
+        return v.get(claim, ("not testable", 0, 0))[0] in ("holds", "partly")
+
+    def cells(claim: str) -> str:
+        _verdict, holds, total = v.get(claim, ("", 0, 0))
+        return f"{holds} of {total}"
+
+    parts = []
+    if supported("deltajs_nonnegative"):
+        parts.append("Attention weights carry some information about what the model uses: "
+                     "erasing the highest-weighted item moved the output at least as much as "
+                     f"a random item for most documents (the claim holds in "
+                     f"{cells('deltajs_nonnegative')} cells).")
+    else:
+        parts.append("On these data the highest-weighted item was not reliably more "
+                     "important than a random one.")
+    if supported("gradient_beats_attention") or supported("gxa_beats_attention"):
+        parts.append("Attention is not the best importance ranking, though: a gradient-based "
+                     "ranking reached a decision flip with fewer items (gradient: "
+                     f"{cells('gradient_beats_attention')} cells; gradient × attention: "
+                     f"{cells('gxa_beats_attention')} cells).")
+    else:
+        parts.append("The gradient-based rankings did not find decisive sets faster than "
+                     "attention on these runs.")
+    if supported("many_hard_to_flip"):
+        parts.append("And many decisions survived the erasure of half or more of the items "
+                     "attention ranked first, or never flipped at all "
+                     f"({cells('many_hard_to_flip')} cells).")
+    return " ".join(parts)

@@ -1,0 +1,260 @@
+"""A study: the grid of runs (datasets x architectures x encoders x seeds) that the book
+reports, trained and tested through the cached pipeline, or read from published results.
+
+Every notebook calls :func:`make_study` with its papermill parameters and then
+:func:`load_study`; the first notebook to need a run trains and tests it, the others reuse
+it. Explained in the book's introduction (book/intro.md, "How to re-run this book").
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from . import paths
+from .atomic import read_json, write_json
+from .corpus import PreparedData, prepare_data
+from .config import ARCHS, ENCODERS, RunConfig, list_profiles, make_run_config
+from .data import get_dataset
+from .errors import DataError, ParameterError, UnknownNameError
+from .explorer import build_explorer_payload
+from .pipeline import ensure_trained, run_dir_for
+from .results import concat_results, load_results, read_provenance
+from .runs import TrainedRun, load_run
+from .suite import SuiteConfig, ensure_erasure_results, suite_key
+from .train import HISTORY_FILE, METRICS_FILE, MODEL_FILE
+
+PROFILE_DATASETS = {
+    "smoke": ("imdb", "yahoo-answers-2topic"),
+    "paper": ("imdb", "yelp-20k", "amazon-marc-en", "20newsgroups"),
+}
+RESULTS_FILE, EXPLORER_FILE = "erasure.parquet", "explorer.json"
+
+
+@dataclass(frozen=True)
+class Study:
+    """The runs a book build reports (see :func:`make_study`)."""
+
+    profile: str
+    datasets: tuple[str, ...]
+    archs: tuple[str, ...]
+    encoders: tuple[str, ...]
+    seeds: tuple[int, ...]
+    max_test_docs: int | None = None
+    max_train_docs: int | None = None
+    epochs: int | None = None
+    device: str = "auto"
+
+    def run_configs(self) -> list[RunConfig]:
+        return [make_run_config(self.profile, d, a, e, s, max_train_docs=self.max_train_docs,
+                                epochs=self.epochs,
+                                max_test_docs=self.max_test_docs)
+                for d in self.datasets for a in self.archs for e in self.encoders
+                for s in self.seeds]
+
+    @property
+    def suite(self) -> SuiteConfig:
+        return SuiteConfig()
+
+    def data(self, dataset: str) -> PreparedData:
+        """The prepared data every run of ``dataset`` in this study uses."""
+        configs = [c for c in self.run_configs() if c.data.dataset == dataset]
+        if not configs:
+            raise UnknownNameError("dataset of this study", dataset, self.datasets)
+        return prepare_data(configs[0].data, progress=False)
+
+
+def _as_tuple(name: str, value: Any, item_type: type, valid: Sequence[Any] | None = None
+              ) -> tuple[Any, ...]:
+    if isinstance(value, (str, int)) and not isinstance(value, bool):
+        value = [value]
+    if not isinstance(value, (list, tuple)) or not value:
+        raise ParameterError(f"{name} must be a non-empty list of {item_type.__name__}, "
+                             f"got {value!r}")
+    for item in value:
+        if not isinstance(item, item_type) or isinstance(item, bool):
+            raise ParameterError(f"{name} must contain {item_type.__name__}s, got {item!r}")
+        if valid is not None and item not in valid:
+            raise UnknownNameError(name.rstrip("s"), item, [str(v) for v in valid])
+    return tuple(dict.fromkeys(value))
+
+
+def make_study(
+    profile: str = "smoke",
+    datasets: Sequence[str] | str | None = None,
+    archs: Sequence[str] | str | None = None,
+    encoders: Sequence[str] | str | None = None,
+    seeds: Sequence[int] | int | None = None,
+    max_test_docs: int | None = None,
+    device: str = "auto",
+    max_train_docs: int | None = None,
+    epochs: int | None = None,
+) -> Study:
+    """Validate a notebook's parameters into a :class:`Study`.
+
+    Args:
+        profile: ``smoke`` (small real subsets, minutes on a CPU) or ``paper`` (full data).
+        datasets: dataset ids (default: the profile's datasets).
+        archs: subset of ``han``, ``flan`` (default both).
+        encoders: subset of ``rnn``, ``conv``, ``noenc`` (default all).
+        seeds: training seeds (default ``[0]``).
+        max_test_docs: test documents per dataset (default: the profile's).
+        device: ``auto``, ``cpu`` or ``cuda``.
+        max_train_docs, epochs: overrides of the profile (for quick checks).
+
+    Raises:
+        ParameterError / UnknownNameError: a wrong type or an unknown name, with the fix.
+    """
+    if profile not in list_profiles():
+        raise UnknownNameError("profile", profile, list_profiles())
+    datasets_t = _as_tuple("datasets", datasets or PROFILE_DATASETS[profile], str)
+    for d in datasets_t:
+        get_dataset(d)
+    archs_t = _as_tuple("archs", archs or ARCHS, str, ARCHS)
+    encoders_t = _as_tuple("encoders", encoders or ENCODERS, str, ENCODERS)
+    seeds_t = _as_tuple("seeds", 0 if seeds is None else seeds, int)
+    for name, value in (("max_test_docs", max_test_docs), ("max_train_docs", max_train_docs),
+                        ("epochs", epochs)):
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool)
+                                  or value < 1):
+            raise ParameterError(f"{name} must be a positive int or None, got {value!r}")
+    if device not in ("auto", "cpu", "cuda"):
+        raise ParameterError(f"device must be 'auto', 'cpu' or 'cuda', got {device!r}")
+    return Study(profile, datasets_t, archs_t, encoders_t, seeds_t, max_test_docs,
+                 max_train_docs, epochs, device)
+
+
+def published_root(profile: str) -> Path | None:
+    """``results/<profile>`` of the source checkout, where full-scale runs are committed."""
+    root = paths.repo_root()
+    return root / "results" / profile if root else None
+
+
+def published_dir_for(config: RunConfig) -> Path | None:
+    root = published_root(config.profile)
+    if root is None:
+        return None
+    return root / config.data.dataset / config.model.name / f"seed{config.train.seed}-{config.hash}"
+
+
+@dataclass
+class RunRecord:
+    """One run's metrics, training history, erasure results and explorer payload."""
+
+    config: RunConfig
+    directory: Path
+    source: str  # "trained here" or "published"
+    metrics: dict[str, Any] = field(default_factory=dict)
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    @cached_property
+    def results(self) -> pd.DataFrame:
+        return load_results(self.directory / RESULTS_FILE)
+
+    @cached_property
+    def explorer(self) -> dict[str, Any]:
+        return json.loads((self.directory / EXPLORER_FILE).read_text())
+
+    @property
+    def has_model(self) -> bool:
+        return (self.directory / MODEL_FILE).exists()
+
+    def load_model(self, device: str = "auto") -> TrainedRun:
+        if not self.has_model:
+            raise DataError(f"{self.config.label} comes from published results without a "
+                            "checkpoint; train it with `make book PROFILE=...` on a machine "
+                            "that can, or explore it from its precomputed documents")
+        return load_run(self.directory, device=device)
+
+
+def _complete(directory: Path, key: str) -> bool:
+    files = [METRICS_FILE, HISTORY_FILE, RESULTS_FILE, EXPLORER_FILE]
+    if not all((directory / f).exists() for f in files):
+        return False
+    try:
+        return read_provenance(directory / RESULTS_FILE).get("suite_key") == key
+    except Exception:
+        return False
+
+
+def _record(config: RunConfig, directory: Path, source: str) -> RunRecord:
+    return RunRecord(config, directory, source, read_json(directory / METRICS_FILE),
+                     read_json(directory / HISTORY_FILE))
+
+
+def ensure_run(config: RunConfig, study: Study, progress: bool = True) -> RunRecord:
+    """The record of one run: published if present and matching, else trained and tested
+    here (each step reused from the run cache when already done)."""
+    suite = study.suite
+    published = published_dir_for(config)
+    if published is not None and (published / METRICS_FILE).exists():
+        meta = read_json(published / "config.json")
+        if meta.get("hash") == config.hash and (published / RESULTS_FILE).exists():
+            return _record(config, published, "published")
+    directory = run_dir_for(config)
+    if not (directory / METRICS_FILE).exists():
+        _say(f"training {config.label} ({config.profile} profile)...")
+    started = time.monotonic()
+    run = ensure_trained(config, device=study.device, progress=progress)
+    key = suite_key(run, suite)
+    if not _complete(directory, key):
+        ensure_erasure_results(run, directory / RESULTS_FILE, suite, progress=progress)
+        write_json(directory / EXPLORER_FILE, build_explorer_payload(run))
+        _say(f"{config.label}: test accuracy {run.metrics['test_accuracy']:.3f}, trained and "
+             f"tested in {time.monotonic() - started:.0f} s")
+    return _record(config, directory, "trained here")
+
+
+def _say(message: str) -> None:
+    print(message, flush=True)
+
+
+@dataclass
+class StudyRecords:
+    """All runs of a study, with the tables the chapters draw."""
+
+    study: Study
+    runs: list[RunRecord]
+
+    def metrics_table(self) -> pd.DataFrame:
+        rows = []
+        for r in self.runs:
+            m = r.metrics
+            rows.append({
+                "dataset": r.config.data.dataset, "model": r.config.model.name,
+                "arch": r.config.model.arch, "encoder": r.config.model.encoder,
+                "seed": r.config.train.seed, "test_accuracy": m["test_accuracy"],
+                "dev_accuracy": m["dev_accuracy"], "majority_baseline": m["majority_baseline"],
+                "epochs": m["epochs"], "best_epoch": m["best_epoch"],
+                "train_minutes": m["train_seconds"] / 60, "n_train": m["n_train"],
+                "n_test": m["n_test"], "device": m["provenance"]["device"],
+                "source": r.source, "run": r.config.hash,
+            })
+        return pd.DataFrame(rows)
+
+    def history_table(self) -> pd.DataFrame:
+        rows = [{"dataset": r.config.data.dataset, "model": r.config.model.name,
+                 "seed": r.config.train.seed, **h} for r in self.runs for h in r.history]
+        return pd.DataFrame(rows)
+
+    def results(self) -> pd.DataFrame:
+        return concat_results([r.results for r in self.runs])
+
+    def run(self, dataset: str, model: str, seed: int | None = None) -> RunRecord:
+        for r in self.runs:
+            if (r.config.data.dataset == dataset and r.config.model.name == model
+                    and (seed is None or r.config.train.seed == seed)):
+                return r
+        raise KeyError(f"no run {dataset}/{model} in this study")
+
+
+def load_study(study: Study, progress: bool = True) -> StudyRecords:
+    """Train, test and collect every run of ``study`` (cached; see :func:`ensure_run`)."""
+    return StudyRecords(study, [ensure_run(c, study, progress) for c in study.run_configs()])

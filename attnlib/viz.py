@@ -1,0 +1,191 @@
+"""Altair charts drawn from result tables. Rendering only: every number comes from
+``attnlib.summaries`` / ``attnlib.results``; nothing here computes an erasure.
+
+Used by the book chapters; each chart says what it shows in its title and axis titles.
+"""
+
+from __future__ import annotations
+
+import altair as alt
+import pandas as pd
+
+RANKING_LABELS = {
+    "attention": "Attention",
+    "reverse_attention": "Reverse attention",
+    "random": "Random",
+    "gradient": "Gradient",
+    "grad_x_attention": "Gradient × attention",
+}
+RANKING_ORDER = list(RANKING_LABELS.values())
+RANKING_COLORS = ["#4c78a8", "#9ecae9", "#bab0ac", "#f58518", "#e45756"]
+MODEL_ORDER = ["HANrnn", "HANconv", "HANnoenc", "FLANrnn", "FLANconv", "FLANnoenc"]
+
+
+def _ranking_labels(df: pd.DataFrame) -> pd.DataFrame:
+    return df.assign(Ranking=df["ranking"].map(RANKING_LABELS).fillna(df["ranking"]))
+
+
+def _ranking_color() -> alt.Color:
+    return alt.Color("Ranking:N", sort=RANKING_ORDER,
+                     scale=alt.Scale(domain=RANKING_ORDER, range=RANKING_COLORS),
+                     legend=alt.Legend(title="Ranking", orient="bottom"))
+
+
+def length_histogram(lengths: pd.DataFrame, item: str, title: str) -> alt.Chart:
+    """Histogram of items per document; ``lengths`` has columns dataset, split, ``item``."""
+    return alt.Chart(lengths).mark_bar(opacity=0.8).encode(
+        x=alt.X(f"{item}:Q", bin=alt.Bin(maxbins=40), title=f"{item.replace('_', ' ')} per document"),
+        y=alt.Y("count():Q", title="documents"),
+        color=alt.Color("split:N", title="split"),
+        tooltip=["dataset:N", "split:N", "count():Q"],
+    ).properties(width=220, height=150).facet(
+        column=alt.Column("dataset:N", title=None)).resolve_scale(
+        x="independent", y="independent").properties(title=title)
+
+
+def training_curves(history: pd.DataFrame) -> alt.Chart:
+    """Dev accuracy per epoch, one line per model (and seed), one panel per dataset."""
+    data = history.assign(series=history["model"] + " seed " + history["seed"].astype(str))
+    return alt.Chart(data).mark_line(point=True).encode(
+        x=alt.X("epoch:Q", title="epoch", axis=alt.Axis(tickMinStep=1)),
+        y=alt.Y("dev_accuracy:Q", title="dev accuracy", scale=alt.Scale(zero=False)),
+        color=alt.Color("model:N", sort=MODEL_ORDER, title="model"),
+        detail="series:N",
+        tooltip=["dataset:N", "model:N", "seed:Q", "epoch:Q",
+                 alt.Tooltip("dev_accuracy:Q", format=".3f"),
+                 alt.Tooltip("train_loss:Q", format=".3f"), alt.Tooltip("lr:Q", format=".1e")],
+    ).properties(width=260, height=180).facet(
+        column=alt.Column("dataset:N", title=None)).resolve_scale(y="independent").properties(
+        title="Dev accuracy during training (the best epoch's checkpoint is kept)")
+
+
+def delta_js_scatter(sample: pd.DataFrame, model: str) -> alt.Chart:
+    """The paper's scatter: Delta JS against the attention gap alpha_top - alpha_random."""
+    data = sample[sample["model"] == model]
+    base = alt.Chart(data).encode(
+        x=alt.X("attention_gap:Q", title="attention gap α(i*) − α(r)",
+                scale=alt.Scale(domain=[0, 1])),
+        y=alt.Y("delta_js:Q", title="ΔJS = JS(erase i*) − JS(erase r)  [nats]"),
+    )
+    points = base.mark_circle(size=14, opacity=0.5).encode(
+        color=alt.condition("datum.delta_js < 0", alt.value("#e45756"), alt.value("#4c78a8")),
+        tooltip=["dataset:N", "instance_id:Q", alt.Tooltip("attention_gap:Q", format=".3f"),
+                 alt.Tooltip("delta_js:Q", format=".4f")])
+    zero = alt.Chart(pd.DataFrame({"y": [0.0]})).mark_rule(color="gray", strokeDash=[4, 3]
+                                                           ).encode(y="y:Q")
+    return alt.layer(points, zero, data=data).properties(width=230, height=200).facet(
+        column=alt.Column("dataset:N", title=None)).resolve_scale(y="independent").properties(
+        title=f"{model}: erasing the top item vs a random item (red: ΔJS < 0)")
+
+
+def negative_share_chart(shares: pd.DataFrame) -> alt.Chart:
+    """Share of instances with Delta JS < 0, per model and dataset (attention ranking)."""
+    data = shares[shares["ranking"] == "attention"]
+    return alt.Chart(data).mark_bar().encode(
+        x=alt.X("model:N", sort=MODEL_ORDER, title=None),
+        y=alt.Y("negative_share:Q", title="instances with ΔJS < 0", axis=alt.Axis(format="%")),
+        color=alt.Color("model:N", sort=MODEL_ORDER, legend=None),
+        tooltip=["dataset:N", "model:N", alt.Tooltip("negative_share:Q", format=".1%"), "n:Q"],
+    ).properties(width=200, height=160).facet(column=alt.Column("dataset:N", title=None)
+                                              ).properties(
+        title="How often erasing the highest-attention item matters less than a random one")
+
+
+def box_chart(stats: pd.DataFrame, model: str, value_title: str, title: str) -> alt.Chart:
+    """Box plots from precomputed quartiles (:func:`attnlib.summaries.box_stats`)."""
+    data = _ranking_labels(stats[stats["model"] == model])
+    x = alt.X("Ranking:N", sort=RANKING_ORDER, title=None, axis=alt.Axis(labels=False, ticks=False))
+    base = alt.Chart(data).encode(x=x, color=_ranking_color(), tooltip=[
+        "dataset:N", "Ranking:N", "n:Q", alt.Tooltip("q1:Q", format=".3f"),
+        alt.Tooltip("median:Q", format=".3f"), alt.Tooltip("q3:Q", format=".3f")])
+    y = alt.Y("whisker_low:Q", title=value_title, scale=alt.Scale(domain=[0, 1]),
+              axis=alt.Axis(values=[0, 0.25, 0.5, 0.75, 1], format=".2f"))
+    whiskers = base.mark_rule().encode(y=y, y2="whisker_high:Q")
+    boxes = base.mark_bar(size=18).encode(y="q1:Q", y2="q3:Q")
+    medians = base.mark_tick(color="black", size=18, thickness=2).encode(y="median:Q")
+    return alt.layer(whiskers, boxes, medians, data=data).properties(
+        width=150, height=200).facet(column=alt.Column("dataset:N", title=None)).properties(
+        title=title)
+
+
+def never_flip_chart(summary: pd.DataFrame) -> alt.Chart:
+    """Share of instances whose decision never flips, per ranking, model and dataset."""
+    data = _ranking_labels(summary)
+    return alt.Chart(data).mark_bar().encode(
+        x=alt.X("Ranking:N", sort=RANKING_ORDER, title=None, axis=alt.Axis(labels=False,
+                                                                            ticks=False)),
+        y=alt.Y("never_flip_share:Q", title="never flips", axis=alt.Axis(format="%")),
+        color=_ranking_color(),
+        tooltip=["dataset:N", "model:N", "Ranking:N",
+                 alt.Tooltip("never_flip_share:Q", format=".1%"), "n:Q"],
+    ).properties(width=110, height=130).facet(
+        row=alt.Row("dataset:N", title=None),
+        column=alt.Column("model:N", sort=MODEL_ORDER, title=None)).properties(
+        title="Instances whose decision survives erasing items one by one until none is left")
+
+
+def head_to_head_chart(table: pd.DataFrame) -> alt.Chart:
+    """Stacked win / tie / loss shares of one ranking against another, per model."""
+    long = table.melt(id_vars=["dataset", "model", "comparison", "n"],
+                      value_vars=["win", "tie", "loss"], var_name="outcome", value_name="share")
+    long["outcome"] = long["outcome"].map({"win": "attention needs fewer",
+                                           "tie": "same number",
+                                           "loss": "attention needs more"})
+    order = ["attention needs fewer", "same number", "attention needs more"]
+    return alt.Chart(long).mark_bar().encode(
+        y=alt.Y("model:N", sort=MODEL_ORDER, title=None),
+        x=alt.X("share:Q", stack="normalize", title="share of instances",
+                axis=alt.Axis(format="%")),
+        color=alt.Color("outcome:N", sort=order, title=None,
+                        scale=alt.Scale(domain=order, range=["#4c78a8", "#bab0ac", "#f58518"]),
+                        legend=alt.Legend(orient="bottom")),
+        order=alt.Order("outcome_order:Q"),
+        tooltip=["dataset:N", "model:N", "outcome:N", alt.Tooltip("share:Q", format=".1%"),
+                 "n:Q"],
+    ).transform_calculate(
+        outcome_order="indexof(['attention needs fewer','same number','attention needs more'],"
+                      " datum.outcome)").properties(width=220, height=140).facet(
+        column=alt.Column("dataset:N", title=None), row=alt.Row("comparison:N", title=None)
+    ).properties(title="Items to erase before the first flip: attention against the gradient rankings")
+
+
+def setup_notebook() -> None:
+    """Render Altair charts as SVG (readable by browsers and tests) without the export
+    menu, and let charts embed more than 5,000 rows when they need to."""
+    alt.renderers.set_embed_options(renderer="svg", actions=False)
+    alt.data_transformers.disable_max_rows()
+
+
+def show_source(obj: object) -> object:
+    """The library's real source of ``obj``, highlighted, for the book to show."""
+    import inspect
+
+    from IPython.display import Code
+
+    return Code(inspect.getsource(obj), language="python")
+
+
+VERDICT_COLORS = {"holds": "#2d6a2d", "partly": "#d9a400", "does not hold": "#c0392b",
+                  "not testable": "#999999"}
+
+
+def claims_chart(evaluated: pd.DataFrame, claim: str, statistic: str, reference: float
+                 ) -> alt.Chart:
+    """Estimates with 95% intervals of one claim's statistic per dataset and model; the
+    dashed rule marks the criterion's threshold."""
+    data = evaluated[evaluated["claim"] == claim]
+    color = alt.Color("verdict:N", title="verdict",
+                      scale=alt.Scale(domain=list(VERDICT_COLORS),
+                                      range=list(VERDICT_COLORS.values())))
+    base = alt.Chart(data).encode(y=alt.Y("model:N", sort=MODEL_ORDER, title=None))
+    bars = base.mark_rule(strokeWidth=2).encode(
+        x=alt.X("ci_low:Q", title=statistic), x2="ci_high:Q", color=color)
+    points = base.mark_point(filled=True, size=60).encode(
+        x="estimate:Q", color=color,
+        tooltip=["dataset:N", "model:N", alt.Tooltip("estimate:Q", format=".3f"),
+                 alt.Tooltip("ci_low:Q", format=".3f"), alt.Tooltip("ci_high:Q", format=".3f"),
+                 "seeds:Q", "documents:Q", "verdict:N"])
+    rule = alt.Chart(pd.DataFrame({"x": [reference]})).mark_rule(
+        strokeDash=[4, 3], color="gray").encode(x="x:Q")
+    return alt.layer(bars, points, rule, data=data).properties(width=230, height=130).facet(
+        column=alt.Column("dataset:N", title=None)).properties(title=statistic)
