@@ -1,0 +1,57 @@
+# attnlib: the two commands of the README's quick start are `make book` and `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PROFILE ?= smoke
+BENCH_ARGS ?=
+
+# Datasets come from a local mirror when there is one (../shared/data on the project's
+# machines); otherwise attnlib downloads the canonical public archives.
+SHARED_MIRROR := $(abspath ../shared/data)
+ifeq ($(origin ATTNLIB_DATA_MIRROR), undefined)
+  ifneq ($(wildcard $(SHARED_MIRROR)),)
+    export ATTNLIB_DATA_MIRROR := $(SHARED_MIRROR)
+  endif
+endif
+
+.PHONY: help venv vendor book test test-fast bench grid clean
+
+help:
+	@echo "make book [PROFILE=smoke|paper]  execute the notebooks and build the HTML book"
+	@echo "make test                         unit, notebook, book-build and browser tests"
+	@echo "make test-fast                    unit tests only"
+	@echo "make bench                        erasure benchmark (benchmarks/erasure.py)"
+	@echo "make grid                         train and test the paper grid (hours on a CPU)"
+
+$(VENV)/.installed: requirements.txt pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(VENV)/bin/pip install --quiet --disable-pip-version-check --no-deps -e .
+	touch $@
+
+venv: $(VENV)/.installed
+
+_vendor/.stamp: js/package.json js/package-lock.json tools/vendor_js.sh | $(VENV)/.installed
+	PY=$(PY) tools/vendor_js.sh
+
+vendor: _vendor/.stamp
+
+book: $(VENV)/.installed _vendor/.stamp
+	$(PY) tools/build_book.py --profile $(PROFILE)
+
+test: $(VENV)/.installed _vendor/.stamp
+	$(PY) -m pytest tests -ra --durations=15
+
+test-fast: $(VENV)/.installed
+	$(PY) -m pytest tests -ra -m "not book and not slow"
+
+bench: $(VENV)/.installed
+	$(PY) benchmarks/erasure.py $(BENCH_ARGS)
+
+grid: $(VENV)/.installed
+	$(PY) -m attnlib grid --profile paper --datasets imdb yelp-20k amazon-marc-en 20newsgroups
+
+clean:
+	rm -rf _build _vendor

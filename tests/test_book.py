@@ -1,0 +1,174 @@
+"""The built book: every page opens in headless Chromium with every chart drawn, every
+widget rendered, no request leaving 127.0.0.1 and no console error; the conclusions show
+the glued numbers; the in-page explorer recomputes what attnlib computes.
+
+The session fixture builds the smoke book (tools/build_book.py), as `make book` does.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from .conftest import requires_imdb
+
+ROOT = Path(__file__).resolve().parents[1]
+HTML = ROOT / "_build" / "html"
+CHROMIUM = shutil.which("chromium")
+BENIGN = ("THEBE_JS_URL", "Got invalid theme mode", "favicon.ico")
+playwright = pytest.importorskip("playwright.sync_api")
+
+pytestmark = [requires_imdb, pytest.mark.book, pytest.mark.browser,
+              pytest.mark.skipif(CHROMIUM is None, reason="apt-get install chromium")]
+
+
+@pytest.fixture(scope="session")
+def book_url():
+    if os.environ.get("ATTNLIB_REUSE_BOOK") != "1" or not (HTML / "index.html").exists():
+        proc = subprocess.run([sys.executable, str(ROOT / "tools" / "build_book.py"),
+                               "--profile", "smoke", "--timeout", "1800"],
+                              cwd=ROOT, capture_output=True, text=True, timeout=3600)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
+                                            functools.partial(Quiet, directory=str(HTML)))
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with playwright.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--disable-gpu", "--disable-quic",
+            "--disable-background-networking", "--disable-component-update"])
+        yield b
+        b.close()
+
+
+def _open(browser, url: str):
+    page = browser.new_page(viewport={"width": 1300, "height": 900})
+    external, errors = [], []
+
+    def route(r):
+        if r.request.url.startswith(("http://127.0.0.1", "data:", "blob:")):
+            r.continue_()
+        else:
+            external.append(r.request.url)
+            r.abort()
+
+    page.route("**/*", route)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("console", lambda m: m.type == "error" and errors.append(m.text))
+    page.goto(url, wait_until="load")
+    return page, external, errors
+
+
+PAGES = ["book/intro", "book/data", "book/models", "book/single_weight", "book/multi_weight",
+         "book/explore", "book/paper_claims", "book/conclusions"]
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_page_renders_offline_with_every_chart_and_widget(book_url, browser, name):
+    page, external, errors = _open(browser, f"{book_url}/{name}.html")
+    charts = page.locator("div[id^=altair-viz]")
+    n_charts = charts.count()
+    if n_charts:
+        page.wait_for_function(
+            f"document.querySelectorAll('div[id^=altair-viz] svg .role-mark').length > 0 && "
+            f"[...document.querySelectorAll('div[id^=altair-viz]')].every("
+            f"d => d.querySelector('svg .role-mark'))", timeout=30_000)
+    views = page.locator('script[type="application/vnd.jupyter.widget-view+json"]').count()
+    if views:
+        page.wait_for_selector(".jupyter-widgets", timeout=30_000)
+        assert page.locator(".widget-slider").count() >= 1
+    if name in ("book/data", "book/models", "book/single_weight", "book/multi_weight",
+                "book/paper_claims", "book/explore"):
+        assert n_charts >= 1, f"{name} has no chart"
+    assert "Error loading script" not in page.content()
+    page.close()
+    assert external == []
+    assert [e for e in errors if not any(b in e for b in BENIGN)] == []
+
+
+def test_conclusions_show_the_glued_numbers(book_url, browser):
+    from attnlib.report import key_findings
+    from attnlib.study import load_study, make_study
+
+    records = load_study(make_study("smoke"), progress=False)
+    findings = key_findings(records.results(), records.metrics_table())
+    page, _external, _errors = _open(browser, f"{book_url}/book/conclusions.html")
+    text = page.locator("main").inner_text()
+    page.close()
+    for name in ("accuracy_range", "median_fractions", "never_flip_attention", "n_documents",
+                 "gradient_duel", "claims_summary"):
+        assert findings[name] in text, (name, findings[name])
+
+
+def test_in_page_explorer_recomputes_what_attnlib_computes(book_url, browser, tmp_path):
+    from attnlib.explorer import view_from_payload
+
+    page, external, errors = _open(browser, f"{book_url}/book/explore.html")
+    page.wait_for_function("document.querySelectorAll('div[id^=altair-viz] svg .role-mark')"
+                           ".length > 10", timeout=30_000)
+    data = json.loads(page.locator("script.attnlib-explorer-data").first.text_content())
+    payload, key = data["payload"], data["key"]
+    chart = page.locator("div[id^=altair-viz]").first
+    view = view_from_payload(payload, 0)
+
+    def shown() -> np.ndarray:
+        texts = chart.locator("svg text").all_text_contents()
+        values = {}
+        for t in texts:
+            m = re.fullmatch(r"(.+): (\d\.\d{6})", t.strip())
+            if m and m.group(1) in payload["classes"]:
+                values[m.group(1)] = float(m.group(2))
+        return np.array([values[c] for c in payload["classes"]])
+
+    np.testing.assert_allclose(shown(), view.probabilities(), atol=1e-4)
+    # click an item whose shown text is unique, then move the slider
+    labels = [t for t in chart.locator("svg g.mark-text text").all_text_contents()]
+    item = next(i for i, it in enumerate(view.items)
+                if labels.count(it[:40]) == 1 and not it.startswith(" ") and len(it) > 2)
+    chart.locator("svg g.mark-text text", has_text=view.items[item][:40]).first.click()
+    page.wait_for_timeout(300)
+    np.testing.assert_allclose(shown(), view.probabilities([item]), atol=1e-4)
+    k = min(3, view.n_items - 1)
+    chart.locator("input[type=range]").first.evaluate(
+        "(el, v) => { el.value = v; el.dispatchEvent(new Event('input', {bubbles: true})); }",
+        k)
+    page.wait_for_timeout(300)
+    erased = set(view.order("attention")[:k]) ^ {item}
+    after = shown()
+    np.testing.assert_allclose(after, view.probabilities(sorted(erased)), atol=1e-4)
+    assert not np.allclose(after, view.probabilities(), atol=1e-6)
+    page.screenshot(path=str(HTML.parent / "explore-after-erasure.png"), full_page=False)
+    page.close()
+    assert external == []
+    assert [e for e in errors if not any(b in e for b in BENIGN)] == []
+
+
+def test_multi_weight_chapter_screenshot(book_url, browser):
+    page, _external, _errors = _open(browser, f"{book_url}/book/multi_weight.html")
+    page.wait_for_function("document.querySelectorAll('div[id^=altair-viz] svg .role-mark')"
+                           ".length > 0", timeout=30_000)
+    out = HTML.parent / "multi_weight.png"
+    page.screenshot(path=str(out), full_page=True)
+    page.close()
+    assert out.stat().st_size > 50_000
