@@ -17,8 +17,8 @@ import pandas as pd
 
 from .explorer import EXPLORER_RANKINGS, view_from_payload
 
-CHAR_PX, GAP_PX, WIDTH_PX, LINE_PX = 6.6, 8.0, 640.0, 20.0
-HAN_CHARS = 92
+CHAR_PX, GAP_PX, WIDTH_PX, LINE_PX = 6.6, 8.0, 560.0, 20.0
+HAN_CHARS = 80
 RANK_FIELDS = {r: f"rank_{r}" for r in EXPLORER_RANKINGS}
 SCORE_FIELDS = {r: f"score_{r}" for r in EXPLORER_RANKINGS}
 LABELS = {"attention": "attention", "gradient": "gradient",
@@ -121,8 +121,9 @@ def explorer_chart(payload: dict[str, Any], key: str) -> alt.VConcatChart:
         x=alt.X("x:Q", scale=x_scale, axis=None), x2="x2:Q",
         y=alt.Y("y:Q", scale=y_scale, axis=None),
         color=alt.Color("score:Q", scale=alt.Scale(scheme="redblue", domain=[-1.4, 1.4]),
-                        legend=alt.Legend(title="score (scaled)", orient="right",
-                                          values=[-1, -0.5, 0, 0.5, 1])),
+                        legend=alt.Legend(title="ranking score (scaled to ±1)", orient="top",
+                                          direction="horizontal", format=".1f",
+                                          values=[-1, -0.5, 0, 0.5, 1], gradientLength=160)),
         opacity=alt.condition("datum.erased", alt.value(0.12), alt.value(0.75)),
         stroke=alt.condition(pick, alt.value("black"), alt.value(None)), tooltip=tip,
     ).add_params(pick)

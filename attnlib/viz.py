@@ -91,21 +91,25 @@ def negative_share_chart(shares: pd.DataFrame) -> alt.Chart:
         title="How often erasing the highest-attention item matters less than a random one")
 
 
-def box_chart(stats: pd.DataFrame, model: str, value_title: str, title: str) -> alt.Chart:
-    """Box plots from precomputed quartiles (:func:`attnlib.summaries.box_stats`)."""
-    data = _ranking_labels(stats[stats["model"] == model])
+def box_chart(stats: pd.DataFrame, value_title: str, title: str,
+              models: list[str] | None = None) -> alt.Chart:
+    """Box plots from precomputed quartiles (:func:`attnlib.summaries.box_stats`): one row
+    of panels per model, one column per dataset, one box per ranking."""
+    data = _ranking_labels(stats if models is None else stats[stats["model"].isin(models)])
     x = alt.X("Ranking:N", sort=RANKING_ORDER, title=None, axis=alt.Axis(labels=False, ticks=False))
     base = alt.Chart(data).encode(x=x, color=_ranking_color(), tooltip=[
-        "dataset:N", "Ranking:N", "n:Q", alt.Tooltip("q1:Q", format=".3f"),
+        "dataset:N", "model:N", "Ranking:N", "n:Q", alt.Tooltip("q1:Q", format=".3f"),
         alt.Tooltip("median:Q", format=".3f"), alt.Tooltip("q3:Q", format=".3f")])
     y = alt.Y("whisker_low:Q", title=value_title, scale=alt.Scale(domain=[0, 1]),
               axis=alt.Axis(values=[0, 0.25, 0.5, 0.75, 1], format=".2f"))
     whiskers = base.mark_rule().encode(y=y, y2="whisker_high:Q")
-    boxes = base.mark_bar(size=18).encode(y="q1:Q", y2="q3:Q")
-    medians = base.mark_tick(color="black", size=18, thickness=2).encode(y="median:Q")
+    boxes = base.mark_bar(size=16).encode(y="q1:Q", y2="q3:Q")
+    medians = base.mark_tick(color="black", size=16, thickness=2).encode(y="median:Q")
     return alt.layer(whiskers, boxes, medians, data=data).properties(
-        width=150, height=200).facet(column=alt.Column("dataset:N", title=None)).properties(
-        title=title)
+        width=140, height=130).facet(
+        row=alt.Row("model:N", sort=MODEL_ORDER, title=None,
+                    header=alt.Header(labelAngle=0, labelAlign="left", labelFontWeight="bold")),
+        column=alt.Column("dataset:N", title=None)).properties(title=title)
 
 
 def never_flip_chart(summary: pd.DataFrame) -> alt.Chart:
@@ -128,6 +132,8 @@ def head_to_head_chart(table: pd.DataFrame) -> alt.Chart:
     """Stacked win / tie / loss shares of one ranking against another, per model."""
     long = table.melt(id_vars=["dataset", "model", "comparison", "n"],
                       value_vars=["win", "tie", "loss"], var_name="outcome", value_name="share")
+    long["comparison"] = long["comparison"].map(
+        lambda c: " vs ".join(RANKING_LABELS.get(r, r) for r in c.split(" vs ")))
     long["outcome"] = long["outcome"].map({"win": "attention needs fewer",
                                            "tie": "same number",
                                            "loss": "attention needs more"})

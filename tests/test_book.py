@@ -101,7 +101,7 @@ def test_page_renders_offline_with_every_chart_and_widget(book_url, browser, nam
     if name in ("book/data", "book/models", "book/single_weight", "book/multi_weight",
                 "book/paper_claims", "book/explore"):
         assert n_charts >= 1, f"{name} has no chart"
-    assert "Error loading script" not in page.content()
+    assert "Error loading script" not in page.locator("body").inner_text()
     page.close()
     assert external == []
     assert [e for e in errors if not any(b in e for b in BENIGN)] == []
@@ -142,11 +142,15 @@ def test_in_page_explorer_recomputes_what_attnlib_computes(book_url, browser, tm
         return np.array([values[c] for c in payload["classes"]])
 
     np.testing.assert_allclose(shown(), view.probabilities(), atol=1e-4)
-    # click an item whose shown text is unique, then move the slider
-    labels = [t for t in chart.locator("svg g.mark-text text").all_text_contents()]
-    item = next(i for i, it in enumerate(view.items)
-                if labels.count(it[:40]) == 1 and not it.startswith(" ") and len(it) > 2)
-    chart.locator("svg g.mark-text text", has_text=view.items[item][:40]).first.click()
+    # click an item whose shown text is unique on the page, then move the slider
+    from attnlib.explorer_chart import explorer_tables
+
+    items, _ = explorer_tables(payload)
+    texts = items.loc[items["doc"] == 0, "text"].tolist()
+    labels = chart.locator("svg g.mark-text text").all_text_contents()
+    item = next(i for i, t in enumerate(texts) if labels.count(t) == 1 and len(t) > 2)
+    chart.locator("svg g.mark-text text").filter(
+        has_text=re.compile("^" + re.escape(texts[item]) + "$")).first.click()
     page.wait_for_timeout(300)
     np.testing.assert_allclose(shown(), view.probabilities([item]), atol=1e-4)
     k = min(3, view.n_items - 1)
