@@ -1,4 +1,4 @@
-"""Command line: ``attnlib data list|fetch``, ``attnlib train``, ``attnlib test``, ``attnlib grid``.
+"""Command line: ``attnlib data list|fetch``, ``train``, ``test``, ``grid``, ``publish``.
 
 User mistakes print one clear line (no traceback) and exit with status 2.
 """
@@ -62,6 +62,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--encoder", required=True, choices=ENCODERS)
     train.add_argument("--seed", type=_seed, default=0)
     train.add_argument("--out", required=True, type=Path, help="run directory")
+    train.add_argument("--checkpoint-every", type=float, default=120.0,
+                       help="seconds between mid-epoch checkpoints (default 120)")
     _add_run_options(train)
 
     test = sub.add_parser("test", help="run the erasure tests of a trained run")
@@ -81,7 +83,15 @@ def build_parser() -> argparse.ArgumentParser:
     grid.add_argument("--archs", nargs="+", default=list(ARCHS), choices=ARCHS)
     grid.add_argument("--encoders", nargs="+", default=list(ENCODERS), choices=ENCODERS)
     grid.add_argument("--seeds", nargs="+", type=_seed, default=[0])
+    grid.add_argument("--no-tests", action="store_true",
+                      help="train only (default: also run the erasure tests and build the "
+                           "explorer payload)")
     _add_run_options(grid)
+
+    publish = sub.add_parser("publish", help="copy finished runs (no checkpoints) from the "
+                             "run cache to results/<profile>/")
+    publish.add_argument("--profile", default="paper", choices=list_profiles())
+    publish.add_argument("--dest", type=Path, default=None)
     return parser
 
 
@@ -119,7 +129,8 @@ def _cmd_train(args: argparse.Namespace) -> None:
     config = make_run_config(args.profile, args.dataset, args.arch, args.encoder, args.seed,
                              max_train_docs=args.max_train_docs,
                              max_test_docs=args.max_test_docs, epochs=args.epochs)
-    metrics = train_run(config, args.out, device=args.device, progress=not args.quiet)
+    metrics = train_run(config, args.out, device=args.device, progress=not args.quiet,
+                        checkpoint_every_s=args.checkpoint_every)
     keys = ("run", "dev_accuracy", "test_accuracy", "majority_baseline", "epochs",
             "train_seconds", "n_train", "n_test")
     print(json.dumps({k: metrics[k] for k in keys}, indent=2))
@@ -143,6 +154,7 @@ def _cmd_test(args: argparse.Namespace) -> None:
 
 def _cmd_grid(args: argparse.Namespace) -> None:
     from .pipeline import ensure_trained, run_dir_for
+    from .study import ensure_run
 
     _set_threads(args.threads)
     for dataset in args.datasets:
@@ -153,9 +165,26 @@ def _cmd_grid(args: argparse.Namespace) -> None:
                         args.profile, dataset, arch, encoder, seed,
                         max_train_docs=args.max_train_docs, max_test_docs=args.max_test_docs,
                         epochs=args.epochs)
-                    run = ensure_trained(config, device=args.device, progress=not args.quiet)
-                    print(f"{config.label}: test accuracy {run.metrics['test_accuracy']:.4f} "
+                    if args.no_tests:
+                        metrics = ensure_trained(config, device=args.device,
+                                                 progress=not args.quiet).metrics
+                    else:
+                        metrics = ensure_run(config, device=args.device,
+                                             progress=not args.quiet).metrics
+                    print(f"{config.label}: test accuracy {metrics['test_accuracy']:.4f} "
                           f"({run_dir_for(config)})", flush=True)
+
+
+def _cmd_publish(args: argparse.Namespace) -> None:
+    from .publish import publish_runs
+    from .study import published_root
+
+    dest = args.dest or published_root(args.profile)
+    if dest is None:
+        raise AttnlibError("not in a source checkout: pass --dest")
+    runs = publish_runs(args.profile, dest)
+    size = sum(f.stat().st_size for f in dest.rglob("*") if f.is_file()) / 2**20
+    print(f"{len(runs)} runs published in {dest} ({size:.1f} MB)")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -172,6 +201,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             _cmd_test(args)
         elif args.command == "grid":
             _cmd_grid(args)
+        elif args.command == "publish":
+            _cmd_publish(args)
     except TrainingInterrupted as exc:
         print(f"attnlib: {exc}", file=sys.stderr)
         return 130

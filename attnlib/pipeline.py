@@ -7,14 +7,18 @@ Explained in the book's introduction (book/intro.md, "How to re-run this book").
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import torch
 
 from . import paths
 from .config import RunConfig
+from .errors import DataError
 from .runs import TrainedRun, load_run
 from .train import METRICS_FILE, train_run
+
+NO_TRAINING_ENV = "ATTNLIB_NO_TRAINING"
 
 
 def run_dir_for(config: RunConfig, root: Path | None = None) -> Path:
@@ -34,5 +38,8 @@ def ensure_trained(config: RunConfig, device: str | torch.device = "auto",
     it is not finished."""
     directory = run_dir_for(config, root)
     if not (directory / METRICS_FILE).exists():
+        if os.environ.get(NO_TRAINING_ENV) == "1":
+            raise DataError(f"{config.label} is neither published nor in the run cache, and "
+                            f"{NO_TRAINING_ENV}=1 forbids training it")
         train_run(config, directory, device=device, progress=progress)
     return load_run(directory, device=device)

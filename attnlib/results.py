@@ -79,8 +79,16 @@ def to_schema(columns: dict[str, Any]) -> pd.DataFrame:
 
 
 def save_results(df: pd.DataFrame, path: str | Path, provenance: dict[str, Any]) -> Path:
-    """Validate and write ``df`` atomically as zstd-compressed Parquet with provenance."""
-    df = validate(df)
+    """Validate and write ``df`` atomically as zstd-compressed Parquet with provenance.
+
+    Float columns are stored at float32 precision (about 7 significant digits; the signs
+    of Delta JS and every comparison the book makes are unaffected), which makes the
+    files about a third smaller.
+    """
+    df = validate(df).copy()
+    floats = [c for c, t in SCHEMA.items() if t == "Float64"]
+    for column in floats:
+        df[column] = df[column].astype("Float32").astype("Float64")
     table = pa.Table.from_pandas(df, preserve_index=False)
     meta = dict(table.schema.metadata or {})
     meta[_META_KEY] = json.dumps({"schema_version": SCHEMA_VERSION, **provenance},
@@ -88,7 +96,8 @@ def save_results(df: pd.DataFrame, path: str | Path, provenance: dict[str, Any])
     table = table.replace_schema_metadata(meta)
     path = Path(path)
     with atomic_path(path) as tmp:
-        pq.write_table(table, tmp, compression="zstd")
+        pq.write_table(table, tmp, compression="zstd", compression_level=19,
+                       use_byte_stream_split=floats)
     return path
 
 

@@ -26,6 +26,7 @@ from .data import get_dataset
 from .errors import DataError, ParameterError, UnknownNameError
 from .explorer import build_explorer_payload
 from .pipeline import ensure_trained, run_dir_for
+from .publish import read_manifest
 from .results import concat_results, load_results, read_provenance
 from .runs import TrainedRun, load_run
 from .suite import SuiteConfig, ensure_erasure_results, suite_key
@@ -51,13 +52,15 @@ class Study:
     max_train_docs: int | None = None
     epochs: int | None = None
     device: str = "auto"
+    runs: tuple[tuple[str, str, str, int], ...] | None = None  # explicit (dataset, arch,
+    # encoder, seed) list instead of the full product, e.g. the published paper grid
 
     def run_configs(self) -> list[RunConfig]:
+        grid = self.runs or [(d, a, e, s) for d in self.datasets for a in self.archs
+                             for e in self.encoders for s in self.seeds]
         return [make_run_config(self.profile, d, a, e, s, max_train_docs=self.max_train_docs,
-                                epochs=self.epochs,
-                                max_test_docs=self.max_test_docs)
-                for d in self.datasets for a in self.archs for e in self.encoders
-                for s in self.seeds]
+                                epochs=self.epochs, max_test_docs=self.max_test_docs)
+                for d, a, e, s in grid]
 
     @property
     def suite(self) -> SuiteConfig:
@@ -127,6 +130,15 @@ def make_study(
             raise ParameterError(f"{name} must be a positive int or None, got {value!r}")
     if device not in ("auto", "cpu", "cuda"):
         raise ParameterError(f"device must be 'auto', 'cpu' or 'cuda', got {device!r}")
+    published = read_manifest(published_root(profile)) if published_root(profile) else []
+    if published and datasets is None and archs is None and encoders is None and seeds is None:
+        # the default study of a profile with published results is exactly those runs
+        runs = tuple((e["dataset"], e["arch"], e["encoder"], int(e["seed"])) for e in published)
+        return Study(profile, tuple(dict.fromkeys(r[0] for r in runs)),
+                     tuple(dict.fromkeys(r[1] for r in runs)),
+                     tuple(dict.fromkeys(r[2] for r in runs)),
+                     tuple(dict.fromkeys(r[3] for r in runs)), max_test_docs, max_train_docs,
+                     epochs, device, runs)
     return Study(profile, datasets_t, archs_t, encoders_t, seeds_t, max_test_docs,
                  max_train_docs, epochs, device)
 
@@ -174,12 +186,14 @@ class RunRecord:
         return load_run(self.directory, device=device)
 
 
-def _complete(directory: Path, key: str) -> bool:
-    files = [METRICS_FILE, HISTORY_FILE, RESULTS_FILE, EXPLORER_FILE]
+def _complete(directory: Path, key: str, config: RunConfig) -> bool:
+    """Whether ``directory`` holds every artefact of ``config`` for the suite ``key``."""
+    files = ["config.json", METRICS_FILE, HISTORY_FILE, RESULTS_FILE, EXPLORER_FILE]
     if not all((directory / f).exists() for f in files):
         return False
     try:
-        return read_provenance(directory / RESULTS_FILE).get("suite_key") == key
+        return (read_json(directory / "config.json").get("hash") == config.hash
+                and read_provenance(directory / RESULTS_FILE).get("suite_key") == key)
     except Exception:
         return False
 
@@ -189,22 +203,22 @@ def _record(config: RunConfig, directory: Path, source: str) -> RunRecord:
                      read_json(directory / HISTORY_FILE))
 
 
-def ensure_run(config: RunConfig, study: Study, progress: bool = True) -> RunRecord:
-    """The record of one run: published if present and matching, else trained and tested
-    here (each step reused from the run cache when already done)."""
-    suite = study.suite
+def ensure_run(config: RunConfig, suite: SuiteConfig | None = None, device: str = "auto",
+               progress: bool = True) -> RunRecord:
+    """The record of one run: published (``results/<profile>/``) if present and matching
+    its config and test suite, else trained and tested here (each step reused from the
+    run cache when already done)."""
+    suite = suite or SuiteConfig()
+    key = suite_key(config, suite)
     published = published_dir_for(config)
-    if published is not None and (published / METRICS_FILE).exists():
-        meta = read_json(published / "config.json")
-        if meta.get("hash") == config.hash and (published / RESULTS_FILE).exists():
-            return _record(config, published, "published")
+    if published is not None and _complete(published, key, config):
+        return _record(config, published, "published")
     directory = run_dir_for(config)
     if not (directory / METRICS_FILE).exists():
         _say(f"training {config.label} ({config.profile} profile)...")
     started = time.monotonic()
-    run = ensure_trained(config, device=study.device, progress=progress)
-    key = suite_key(run, suite)
-    if not _complete(directory, key):
+    run = ensure_trained(config, device=device, progress=progress)
+    if not _complete(directory, key, config):
         ensure_erasure_results(run, directory / RESULTS_FILE, suite, progress=progress)
         write_json(directory / EXPLORER_FILE, build_explorer_payload(run))
         _say(f"{config.label}: test accuracy {run.metrics['test_accuracy']:.3f}, trained and "
@@ -257,4 +271,5 @@ class StudyRecords:
 
 def load_study(study: Study, progress: bool = True) -> StudyRecords:
     """Train, test and collect every run of ``study`` (cached; see :func:`ensure_run`)."""
-    return StudyRecords(study, [ensure_run(c, study, progress) for c in study.run_configs()])
+    return StudyRecords(study, [ensure_run(c, study.suite, study.device, progress)
+                                for c in study.run_configs()])

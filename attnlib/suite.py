@@ -23,6 +23,7 @@ from tqdm.auto import tqdm
 
 from ._version import __version__
 from .batching import collate, make_batches
+from .config import RunConfig
 from .corpus import select_subset
 from .divergence import js_divergence
 from .erasure import (
@@ -91,8 +92,9 @@ class SuiteConfig:
         return out
 
 
-def suite_key(run: TrainedRun, suite: SuiteConfig) -> str:
-    payload = json.dumps({"run": run.config.hash, "suite": asdict(suite),
+def suite_key(config: RunConfig, suite: SuiteConfig) -> str:
+    """Identifies a run's erasure results: run config hash, suite and library version."""
+    payload = json.dumps({"run": config.hash, "suite": asdict(suite),
                           "version": __version__}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
@@ -368,7 +370,7 @@ def ensure_erasure_results(
     """
     suite = suite or SuiteConfig()
     out = Path(out)
-    key = suite_key(run, suite)
+    key = suite_key(run.config, suite)
     if out.exists():
         try:
             if read_provenance(out).get("suite_key") == key:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -98,6 +99,19 @@ def _save_state(path: Path, state: _State, model: nn.Module, optimizer: torch.op
         torch.save(payload, tmp)
 
 
+def _stop_on_sigterm() -> Any:
+    """Make SIGTERM (a kill, a scheduler's stop) behave like Ctrl-C, so that the state is
+    saved before exiting; returns the previous handler (None off the main thread)."""
+
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    try:
+        return signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread
+        return None
+
+
 def _check_run_dir(out: Path, config: RunConfig) -> None:
     existing = out / CONFIG_FILE
     if existing.exists():
@@ -168,6 +182,7 @@ def train_run(
 
     loss_fn = nn.CrossEntropyLoss()
     last_save = time.monotonic()
+    previous_handler = _stop_on_sigterm()
     try:
         while not state.finished and state.epoch < tc.max_epochs:
             batches = make_batches(data.train, arch, tc.token_cap, tc.batch_size, shuffle=True,
@@ -233,6 +248,9 @@ def train_run(
         raise TrainingInterrupted(
             f"interrupted at epoch {state.epoch + 1}, batch {state.batch_index}; run the same "
             "command again to resume") from None
+    finally:
+        if previous_handler is not None:
+            signal.signal(signal.SIGTERM, previous_handler)
 
     model.load_state_dict(torch.load(out / MODEL_FILE, map_location=dev, weights_only=True))
     test_acc = accuracy(model, data.test, tc.token_cap)

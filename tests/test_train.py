@@ -61,6 +61,41 @@ def test_an_interrupted_run_resumes_to_the_same_result(tmp_path, arch, encoder):
     assert [h["epoch"] for h in history] == [1, 2]
 
 
+def test_a_killed_training_process_resumes_where_it_stopped(tmp_path):
+    """Kill `attnlib train` mid-epoch with SIGTERM; the same command finishes the run
+    with exactly the metrics of an uninterrupted one."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "killed"
+    argv = [sys.executable, "-m", "attnlib", "train", "--dataset", "imdb", "--arch", "flan",
+            "--encoder", "rnn", "--seed", "5", "--max-train-docs", "300",
+            "--max-test-docs", "60", "--epochs", "2", "--device", "cpu", "--quiet",
+            "--checkpoint-every", "0", "--out", str(out)]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 300
+    while not (out / STATE_FILE).exists():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGTERM)
+    _stdout, stderr = proc.communicate(timeout=120)
+    if proc.returncode == 0:
+        pytest.skip("training finished before the signal arrived")
+    assert proc.returncode == 130, stderr
+    assert "run the same command again to resume" in stderr
+    assert not (out / METRICS_FILE).exists()
+    resumed = subprocess.run(argv, capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+    config = make_run_config("smoke", "imdb", "flan", "rnn", 5, max_train_docs=300,
+                             max_test_docs=60, epochs=2)
+    straight = train_run(config, tmp_path / "straight", device="cpu", progress=False)
+    assert _strip(json.loads((out / METRICS_FILE).read_text())) == _strip(straight)
+
+
 def test_a_run_loads_back_with_one_call_and_predicts_the_same(tmp_path):
     metrics = train_run(_config(), tmp_path / "run", device="cpu", progress=False)
     run = load_run(tmp_path / "run", device="cpu")

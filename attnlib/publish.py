@@ -1,0 +1,106 @@
+"""Publishing finished runs: copy each run's config, metrics, history, erasure results and
+explorer payload (no checkpoint) from the run cache to ``results/<profile>/``, with a
+manifest and a README table, so that the book can be built from them without training.
+
+Explained in the book's introduction (book/intro.md, "How to re-run this book").
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from . import paths
+from .atomic import read_json, write_json
+from .config import RunConfig
+from .results import load_results, save_results
+
+PUBLISHED_FILES = ("config.json", "metrics.json", "history.json", "erasure.parquet",
+                   "explorer.json")
+MANIFEST = "manifest.json"
+
+
+def _finished_runs(profile: str, root: Path) -> list[Path]:
+    out = []
+    for config_file in sorted(root.glob("*/*/*/config.json")):
+        directory = config_file.parent
+        if all((directory / f).exists() for f in PUBLISHED_FILES):
+            if read_json(config_file).get("profile") == profile:
+                out.append(directory)
+    return out
+
+
+def read_manifest(dest: Path) -> list[dict[str, Any]]:
+    """The published runs of a results folder (empty if none)."""
+    path = dest / MANIFEST
+    return json.loads(path.read_text())["runs"] if path.exists() else []
+
+
+def publish_runs(profile: str, dest: Path, source: Path | None = None) -> list[dict[str, Any]]:
+    """Copy every finished and tested ``profile`` run from the run cache into ``dest``
+    (``<dataset>/<Model>/seed<N>-<hash>/``) and rewrite its manifest and README."""
+    source = source or paths.runs_dir()
+    entries = {e["hash"]: e for e in read_manifest(dest)}
+    for directory in _finished_runs(profile, source):
+        raw = read_json(directory / "config.json")
+        config_hash = raw.pop("hash")
+        config = RunConfig.from_dict(raw)
+        target = (dest / config.data.dataset / config.model.name
+                  / f"seed{config.train.seed}-{config_hash}")
+        tmp = target.with_name(target.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        for name in PUBLISHED_FILES:
+            if name == "erasure.parquet":  # re-encoded in the current (compact) format
+                frame = load_results(directory / name)
+                prov = {k: v for k, v in frame.attrs["provenance"].items()
+                        if k != "schema_version"}
+                save_results(frame, tmp / name, prov)
+            else:
+                shutil.copy2(directory / name, tmp / name)
+        shutil.rmtree(target, ignore_errors=True)
+        tmp.rename(target)
+        metrics = read_json(target / "metrics.json")
+        entries[config_hash] = {
+            "dataset": config.data.dataset, "arch": config.model.arch,
+            "encoder": config.model.encoder, "model": config.model.name,
+            "seed": config.train.seed, "hash": config_hash,
+            "path": str(target.relative_to(dest)),
+            "test_accuracy": metrics["test_accuracy"],
+            "majority_baseline": metrics["majority_baseline"], "epochs": metrics["epochs"],
+            "train_seconds": metrics["train_seconds"], "n_train": metrics["n_train"],
+            "n_test": metrics["n_test"], "device": metrics["provenance"]["device"],
+            "git_commit": metrics["provenance"]["git_commit"],
+        }
+    runs = sorted(entries.values(), key=lambda e: (e["dataset"], e["arch"] != "han",
+                                                   ["rnn", "conv", "noenc"].index(e["encoder"]),
+                                                   e["seed"]))
+    write_json(dest / MANIFEST, {"profile": profile, "runs": runs})
+    (dest / "README.md").write_text(_readme(profile, runs))
+    return runs
+
+
+def _readme(profile: str, runs: list[dict[str, Any]]) -> str:
+    lines = [
+        f"# Published `{profile}` runs",
+        "",
+        "Written by `python -m attnlib publish --profile " + profile + "` from the run cache;",
+        "`make book PROFILE=" + profile + "` renders the book from these files without training.",
+        "Each folder holds the run's `config.json` (with its hash), `metrics.json` (accuracy,",
+        "epochs, wall time, provenance), `history.json`, `erasure.parquet` (one row per test",
+        "document x test x ranking, schema in `attnlib/results.py`) and `explorer.json`.",
+        "Checkpoints are not published.",
+        "",
+        "| dataset | model | seed | test accuracy | majority class | epochs | train time | "
+        "train / test docs | device |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for e in runs:
+        lines.append(
+            f"| {e['dataset']} | {e['model']} | {e['seed']} | {100 * e['test_accuracy']:.2f}% "
+            f"| {100 * e['majority_baseline']:.2f}% | {e['epochs']} | "
+            f"{e['train_seconds'] / 60:.0f} min | {e['n_train']:,} / {e['n_test']:,} | "
+            f"{e['device']} |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,71 @@
+"""Publishing runs without checkpoints, and building a study from published results
+without training anything."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import papermill as pm
+import pytest
+
+from attnlib import paths, study as study_module
+from attnlib.publish import PUBLISHED_FILES, publish_runs, read_manifest
+from attnlib.study import load_study, make_study
+
+from .conftest import requires_imdb
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = dict(datasets=["imdb"], archs=["flan"], encoders=["noenc"], max_train_docs=200,
+            epochs=1, max_test_docs=60, device="cpu")
+
+
+@requires_imdb
+def test_published_runs_rebuild_the_study_without_training(tmp_path, monkeypatch):
+    monkeypatch.setenv(paths.RUNS_ENV, str(tmp_path / "runs"))
+    trained = load_study(make_study("smoke", **TINY), progress=False)
+    dest = tmp_path / "results" / "smoke"
+    runs = publish_runs("smoke", dest)
+    assert len(runs) == 1 and runs[0]["model"] == "FLANnoenc"
+    published = dest / runs[0]["path"]
+    assert sorted(p.name for p in published.iterdir()) == sorted(PUBLISHED_FILES)
+    assert not list(dest.rglob("*.pt"))  # no checkpoints
+    assert "FLANnoenc" in (dest / "README.md").read_text()
+    assert read_manifest(dest) == runs
+
+    # a fresh machine: empty run cache, training forbidden, results read from dest
+    monkeypatch.setenv(paths.RUNS_ENV, str(tmp_path / "empty"))
+    monkeypatch.setenv("ATTNLIB_NO_TRAINING", "1")
+    monkeypatch.setattr(study_module, "published_root", lambda profile: tmp_path / "results" / profile)
+    again = load_study(make_study("smoke", **TINY), progress=False)
+    assert again.runs[0].source == "published"
+    assert again.metrics_table()["test_accuracy"].tolist() == \
+        trained.metrics_table()["test_accuracy"].tolist()
+    assert len(again.results()) == len(trained.results())
+    with pytest.raises(Exception, match="forbids training"):
+        load_study(make_study("smoke", **{**TINY, "encoders": ["conv"]}), progress=False)
+
+
+def test_committed_paper_results_build_the_conclusions_without_training(tmp_path):
+    """The published book: the paper profile renders from results/paper/ alone."""
+    manifest = ROOT / "results" / "paper" / "manifest.json"
+    assert manifest.exists(), "results/paper/ must hold the published paper grid"
+    runs = json.loads(manifest.read_text())["runs"]
+    assert {r["dataset"] for r in runs} >= {"imdb"}
+    env = {"ATTNLIB_NO_TRAINING": "1", "ATTNLIB_RUNS": str(tmp_path / "empty-run-cache")}
+    import os
+
+    old = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
+    try:
+        pm.execute_notebook(str(ROOT / "book" / "conclusions.ipynb"),
+                            str(tmp_path / "conclusions.ipynb"), parameters={"profile": "paper"},
+                            cwd=str(ROOT / "book"), kernel_name="python3", progress_bar=False,
+                            execution_timeout=900)
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    assert not (tmp_path / "empty-run-cache").exists()  # nothing was trained
