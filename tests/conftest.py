@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+import http.server
 import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -23,33 +28,44 @@ requires_imdb = pytest.mark.skipif(not _has_mirror("imdb"),
                                    reason="needs the IMDB mirror (ATTNLIB_DATA_MIRROR)")
 
 
-@pytest.fixture(scope="session")
-def small_imdb_run(tmp_path_factory):
-    """A FLAN-rnn trained for one epoch on 600 real IMDB reviews (200 test reviews)."""
+def _small_run(tmp_path_factory, arch: str, encoder: str):
     if not _has_mirror("imdb"):
         pytest.skip("needs the IMDB mirror")
     from attnlib.config import make_run_config
     from attnlib.runs import load_run
     from attnlib.train import train_run
 
-    config = make_run_config("smoke", "imdb", "flan", "rnn", seed=1, max_train_docs=600,
+    config = make_run_config("smoke", "imdb", arch, encoder, seed=1, max_train_docs=600,
                              max_test_docs=200, epochs=1)
-    out = tmp_path_factory.mktemp("runs") / "flan-rnn"
+    out = tmp_path_factory.mktemp("runs") / f"{arch}-{encoder}"
     train_run(config, out, device="cpu", progress=False)
     return load_run(out, device="cpu")
+
+
+@pytest.fixture(scope="session")
+def small_imdb_run(tmp_path_factory):
+    """A FLAN-rnn trained for one epoch on 600 real IMDB reviews (200 test reviews)."""
+    return _small_run(tmp_path_factory, "flan", "rnn")
 
 
 @pytest.fixture(scope="session")
 def small_imdb_han_run(tmp_path_factory):
     """A HAN-conv trained for one epoch on 600 real IMDB reviews (200 test reviews)."""
-    if not _has_mirror("imdb"):
-        pytest.skip("needs the IMDB mirror")
-    from attnlib.config import make_run_config
-    from attnlib.runs import load_run
-    from attnlib.train import train_run
+    return _small_run(tmp_path_factory, "han", "conv")
 
-    config = make_run_config("smoke", "imdb", "han", "conv", seed=1, max_train_docs=600,
-                             max_test_docs=200, epochs=1)
-    out = tmp_path_factory.mktemp("runs") / "han-conv"
-    train_run(config, out, device="cpu", progress=False)
-    return load_run(out, device="cpu")
+
+@contextmanager
+def serve_directory(directory: Path) -> Iterator[str]:
+    """Serve ``directory`` on 127.0.0.1 (a random port) in a thread; yields the base URL."""
+
+    class Quiet(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
+                                            functools.partial(Quiet, directory=str(directory)))
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    finally:
+        httpd.shutdown()

@@ -5,14 +5,11 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import functools
 import gzip
 import hashlib
-import http.server
 import io
 import json
 import tarfile
-import threading
 from pathlib import Path
 
 import pytest
@@ -30,7 +27,7 @@ from attnlib.data import loading
 from attnlib.data.sources import fetch_and_normalize
 from attnlib.errors import ChecksumMismatchError, DataError, UnknownNameError
 
-from .conftest import requires_imdb
+from .conftest import requires_imdb, serve_directory
 
 MIRROR_IDS = ["imdb", "yelp-20k", "amazon-marc-en", "yahoo-answers-2topic", "20newsgroups"]
 
@@ -89,16 +86,8 @@ def _md5(path: Path) -> str:
 def server(tmp_path):
     root = tmp_path / "www"
     root.mkdir()
-
-    class Quiet(http.server.SimpleHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
-
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0),
-                                            functools.partial(Quiet, directory=str(root)))
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
-    yield root, f"http://127.0.0.1:{httpd.server_address[1]}"
-    httpd.shutdown()
+    with serve_directory(root) as url:
+        yield root, url
 
 
 def _with_source(dataset: str, url: str, checksum: str):
