@@ -78,12 +78,13 @@ def prefix_erasure_logits(
     """
     b, r, n = order.shape
     c = item_logits.shape[-1]
+    weighted = alpha.double().unsqueeze(-1) * item_logits  # alpha_i z_i, (B, n, C)
     a = alpha.double().unsqueeze(1).expand(b, r, n).gather(2, order)
-    z = item_logits.unsqueeze(1).expand(b, r, n, c).gather(
+    az = weighted.unsqueeze(1).expand(b, r, n, c).gather(
         2, order.unsqueeze(-1).expand(b, r, n, c))
     # suffix sums: what remains after erasing the first k; no subtraction, so no
     # cancellation when nearly all the mass is gone
-    num = torch.flip(torch.cumsum(torch.flip(a.unsqueeze(-1) * z, [2]), 2), [2])
+    num = torch.flip(torch.cumsum(torch.flip(az, [2]), 2), [2])
     den = torch.flip(torch.cumsum(torch.flip(a, [2]), 2), [2])
     num = torch.cat([num, num.new_zeros(b, r, 1, c)], 2)
     den = torch.cat([den, den.new_zeros(b, r, 1)], 2).unsqueeze(-1)

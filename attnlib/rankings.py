@@ -78,12 +78,24 @@ def reverse_attention(ctx: RankingContext) -> torch.Tensor:
     return -ctx.alpha
 
 
+def uniform_hash(seed: int, stream: int, instance_ids: np.ndarray, n: int) -> np.ndarray:
+    """(len(ids), n) uniform numbers in [0, 1) that depend only on (seed, stream, instance
+    id, position): a SplitMix64 hash, so a document gets the same draws whatever batch it
+    is in, without a random generator per document."""
+    with np.errstate(over="ignore"):
+        x = (np.uint64(seed) * np.uint64(0x9E3779B97F4A7C15)
+             ^ np.uint64(stream) * np.uint64(0xBF58476D1CE4E5B9))
+        x = (x + instance_ids.astype(np.uint64)[:, None] * np.uint64(0x94D049BB133111EB)
+             + np.arange(n, dtype=np.uint64)[None, :] * np.uint64(0x9E3779B97F4A7C15))
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        x = x ^ (x >> np.uint64(31))
+    return (x >> np.uint64(11)).astype(np.float64) / float(2**53)
+
+
 @register_ranking("random", "a uniformly random order, seeded per instance", stochastic=True)
 def random_order(ctx: RankingContext) -> torch.Tensor:
-    keys = np.zeros(ctx.mask.shape, dtype=np.float64)
-    for row, instance in enumerate(ctx.instance_ids):
-        rng = np.random.default_rng([ctx.seed, 1, int(instance)])
-        keys[row] = rng.random(ctx.mask.shape[1])
+    keys = uniform_hash(ctx.seed, 1, np.asarray(ctx.instance_ids), ctx.mask.shape[1])
     return torch.as_tensor(keys, device=ctx.alpha.device)
 
 

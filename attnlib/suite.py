@@ -36,13 +36,14 @@ from .erasure import (
 )
 from .errors import ParameterError, check_type
 from .provenance import provenance
-from .rankings import RankingContext, get_ranking, order_from_scores
+from .rankings import RankingContext, get_ranking, order_from_scores, uniform_hash
 from .results import SCHEMA, load_results, read_provenance, save_results, to_schema
 from .runs import TrainedRun
 
 Engine = Literal["vectorized", "reference"]
 DEFAULT_RANKINGS = ("attention", "reverse_attention", "random", "gradient", "grad_x_attention")
 SINGLE_RANKINGS = ("attention", "gradient", "grad_x_attention")
+ENGINE_VERSION = "2"
 
 
 @dataclass(frozen=True)
@@ -93,8 +94,9 @@ class SuiteConfig:
 
 
 def suite_key(config: RunConfig, suite: SuiteConfig) -> str:
-    """Identifies a run's erasure results: run config hash, suite and library version."""
-    payload = json.dumps({"run": config.hash, "suite": asdict(suite),
+    """Identifies a run's erasure results: run config hash, suite, library version and
+    the version of the erasure code (bumped whenever it would change a result)."""
+    payload = json.dumps({"run": config.hash, "suite": asdict(suite), "engine": ENGINE_VERSION,
                           "version": __version__}, sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
@@ -160,8 +162,8 @@ def prepare_batch(run: TrainedRun, tokens: torch.Tensor, instance_ids: np.ndarra
     for name, seed in suite.expanded():
         ctx.seed = suite.seed if seed is None else seed
         orders.append(order_from_scores(get_ranking(name).score(ctx), mask))
-    draws = torch.tensor([np.random.default_rng([suite.seed, 2, int(i)]).random()
-                          for i in instance_ids], dtype=torch.float64, device=alpha.device)
+    draws = torch.as_tensor(uniform_hash(suite.seed, 2, np.asarray(instance_ids), 1)[:, 0],
+                            device=alpha.device)
     return PreparedBatch(h, alpha, mask, mask.sum(1), head, item_logits, logits, pred,
                          torch.stack(orders, 1), draws, instance_ids)
 
