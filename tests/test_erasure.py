@@ -189,7 +189,7 @@ def test_vectorized_engine_equals_the_reference_on_random_models(arch, encoder):
 def test_vectorized_engine_equals_the_reference_on_a_trained_imdb_model(small_imdb_run):
     from attnlib.suite import run_erasure_tests
 
-    suite = SuiteConfig(max_test_docs=80, random_seeds=2)
+    suite = SuiteConfig(max_test_docs=40, random_seeds=2)
     fast = run_erasure_tests(small_imdb_run, suite, progress=False)
     slow = run_erasure_tests(small_imdb_run, suite, engine="reference", progress=False)
     assert len(fast) == len(slow) > 0
