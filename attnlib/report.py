@@ -74,11 +74,15 @@ def key_findings(results: pd.DataFrame, metrics: pd.DataFrame) -> dict[str, str]
     out["claims_summary"] = (f"{int(counts.get('holds', 0))} of {len(verdicts)} claims hold in "
                              f"every cell, {int(counts.get('partly', 0))} in some, and "
                              f"{int(counts.get('does not hold', 0))} in none")
-    out["claims_holding"] = "; ".join(verdicts.loc[verdicts["verdict"] == "holds",
-                                                   "paper's claim"]) or "none"
-    out["claims_failing"] = "; ".join(verdicts.loc[verdicts["verdict"] == "does not hold",
-                                                   "paper's claim"]) or "none"
+    out["claims_holding"] = _claim_list(verdicts, "holds")
+    out["claims_failing"] = _claim_list(verdicts, "does not hold")
     return out
+
+
+def _claim_list(verdicts: pd.DataFrame, verdict: str) -> str:
+    claims = [c.rstrip(".") for c in verdicts.loc[verdicts["verdict"] == verdict,
+                                                  "paper's claim"]]
+    return " ".join(f"({i}) {c}." for i, c in enumerate(claims, start=1)) or "none."
 
 
 def _interpretation(verdicts: pd.DataFrame) -> str:

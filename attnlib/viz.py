@@ -195,3 +195,16 @@ def claims_chart(evaluated: pd.DataFrame, claim: str, statistic: str, reference:
         strokeDash=[4, 3], color="gray").encode(x="x:Q")
     return alt.layer(bars, points, rule, data=data).properties(width=230, height=130).facet(
         column=alt.Column("dataset:N", title=None)).properties(title=statistic)
+
+
+def style_verdicts(table: pd.DataFrame, formats: dict[str, str] | None = None):
+    """A left-aligned table with its verdict column coloured (pandas Styler)."""
+    def colour(value: object) -> str:
+        c = VERDICT_COLORS.get(str(value))
+        return f"color: white; background-color: {c}; font-weight: 600" if c else ""
+
+    styler = table.style.hide(axis="index").set_properties(
+        **{"text-align": "left", "vertical-align": "top"})
+    if "verdict" in table.columns:
+        styler = styler.map(colour, subset=["verdict"])
+    return styler.format(formats or {}, na_rep="–")
