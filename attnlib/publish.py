@@ -15,7 +15,8 @@ from typing import Any
 from . import paths
 from .atomic import read_json, write_json
 from .config import RunConfig
-from .results import load_results, save_results
+from .results import load_results, read_provenance, save_results
+from .suite import SuiteConfig, suite_key
 
 PUBLISHED_FILES = ("config.json", "metrics.json", "history.json", "erasure.parquet",
                    "explorer.json")
@@ -23,12 +24,23 @@ MANIFEST = "manifest.json"
 
 
 def _finished_runs(profile: str, root: Path) -> list[Path]:
+    """Run directories of ``profile`` with every artefact, tested by the current engine
+    with the default suite (stale results are left for `attnlib grid` to refresh)."""
     out = []
     for config_file in sorted(root.glob("*/*/*/config.json")):
         directory = config_file.parent
-        if all((directory / f).exists() for f in PUBLISHED_FILES):
-            if read_json(config_file).get("profile") == profile:
-                out.append(directory)
+        if not all((directory / f).exists() for f in PUBLISHED_FILES):
+            continue
+        raw = read_json(config_file)
+        if raw.get("profile") != profile:
+            continue
+        raw.pop("hash", None)
+        key = suite_key(RunConfig.from_dict(raw), SuiteConfig())
+        if read_provenance(directory / "erasure.parquet").get("suite_key") == key:
+            out.append(directory)
+        else:
+            print(f"skipping {directory}: its erasure results are stale; refresh them with "
+                  "`python -m attnlib grid`")
     return out
 
 

@@ -22,6 +22,7 @@ import torch
 
 from attnlib.config import make_run_config
 from attnlib.study import ensure_run
+from attnlib.train import TrainingInterrupted
 
 
 def claim(queue: Path, worker: str) -> str | None:
@@ -39,6 +40,15 @@ def claim(queue: Path, worker: str) -> str | None:
     return None
 
 
+def release(queue: Path, job: str, worker: str) -> None:
+    """Give a job back to the queue (its training state is kept, so it resumes)."""
+    with open(queue.with_suffix(".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        claims = queue.with_suffix(".claims")
+        lines = [line for line in claims.read_text().splitlines() if line != f"{job} @{worker}"]
+        claims.write_text("".join(f"{line}\n" for line in lines))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("queue", type=Path)
@@ -54,7 +64,11 @@ def main() -> int:
         print(f"[{args.worker}] {config.label} started", flush=True)
         try:
             record = ensure_run(config, progress=False)
-        except Exception:  # keep the worker alive for the other jobs
+        except TrainingInterrupted as exc:  # a kill: hand the job back and stop
+            release(args.queue, job, args.worker)
+            print(f"[{args.worker}] {config.label}: {exc}", flush=True)
+            return 130
+        except Exception:  # a broken job: keep the worker alive for the others
             traceback.print_exc()
             continue
         print(f"[{args.worker}] {config.label} done: test accuracy "
