@@ -351,3 +351,19 @@ def describe_data(data: PreparedData) -> dict[str, object]:
         "dropped (train outliers)": data.stats["train"]["dropped_long"],
         "note": spec.note,
     }
+
+
+def length_histogram(lengths: pd.DataFrame, item: str, bins: int = 40) -> pd.DataFrame:
+    """Counts of documents per length bin, per dataset and split, from
+    :func:`length_table`. Bins span 0 to each dataset's 99th percentile; the longest 1%
+    are counted in the last bin, so a few very long documents do not squash the plot."""
+    rows = []
+    for dataset, group in lengths.groupby("dataset", sort=False):
+        upper = max(float(np.quantile(group[item], 0.99)), 1.0)
+        edges = np.linspace(0.0, upper, bins + 1)
+        for split, part in group.groupby("split", sort=False):
+            counts, _ = np.histogram(np.clip(part[item], 0, upper), bins=edges)
+            rows += [{"dataset": dataset, "split": split, "bin_start": edges[i],
+                      "bin_end": edges[i + 1], "documents": int(c)}
+                     for i, c in enumerate(counts)]
+    return pd.DataFrame(rows)

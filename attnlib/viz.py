@@ -31,13 +31,16 @@ def _ranking_color() -> alt.Color:
                      legend=alt.Legend(title="Ranking", orient="bottom"))
 
 
-def length_histogram(lengths: pd.DataFrame, item: str, title: str) -> alt.Chart:
-    """Histogram of items per document; ``lengths`` has columns dataset, split, ``item``."""
-    return alt.Chart(lengths).mark_bar(opacity=0.8).encode(
-        x=alt.X(f"{item}:Q", bin=alt.Bin(maxbins=40), title=f"{item.replace('_', ' ')} per document"),
-        y=alt.Y("count():Q", title="documents"),
-        color=alt.Color("split:N", title="split"),
-        tooltip=["dataset:N", "split:N", "count():Q"],
+def length_histogram(histogram: pd.DataFrame, item: str, title: str) -> alt.Chart:
+    """Documents per length bin (from :func:`attnlib.corpus.length_histogram`), one panel
+    per dataset, splits stacked."""
+    return alt.Chart(histogram).mark_bar(opacity=0.85).encode(
+        x=alt.X("bin_start:Q", bin="binned", title=f"{item} per document"),
+        x2="bin_end:Q",
+        y=alt.Y("documents:Q", stack=True, title="documents"),
+        color=alt.Color("split:N", title="split", sort=["train", "dev", "test"]),
+        tooltip=["dataset:N", "split:N", alt.Tooltip("bin_start:Q", format=".0f", title="from"),
+                 alt.Tooltip("bin_end:Q", format=".0f", title="to"), "documents:Q"],
     ).properties(width=220, height=150).facet(
         column=alt.Column("dataset:N", title=None)).resolve_scale(
         x="independent", y="independent").properties(title=title)

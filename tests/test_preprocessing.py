@@ -138,3 +138,20 @@ def test_documents_without_tokens_are_dropped_and_counted(tmp_path, monkeypatch)
     assert data.stats["train"]["dropped_empty"] == 1
     assert data.stats["test"]["dropped_empty"] == 1
     assert len(data.test) == 39 and len(data.train) + len(data.dev) == 39
+
+
+def test_length_histogram_counts_every_document_once():
+    import pandas as pd
+
+    from attnlib.corpus import length_histogram
+
+    lengths = pd.DataFrame({"dataset": ["a"] * 150 + ["b"] * 50,
+                            "split": (["train", "test"] * 75) + ["train"] * 50,
+                            "tokens": list(range(150)) + [10_000] * 49 + [3]})
+    hist = length_histogram(lengths, "tokens", bins=10)
+    assert hist.groupby(["dataset", "split"])["documents"].sum().to_dict() == {
+        ("a", "test"): 75, ("a", "train"): 75, ("b", "train"): 50}
+    assert len(hist[hist["dataset"] == "a"]) == 20  # 10 bins x 2 splits
+    # the very long documents land in the last bin instead of stretching the axis
+    b = hist[hist["dataset"] == "b"]
+    assert b["bin_end"].max() <= 10_000 and b.iloc[-1]["documents"] >= 49
