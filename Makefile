@@ -23,7 +23,7 @@ help:
 	@echo "make test                         unit, notebook, book-build and browser tests"
 	@echo "make test-fast                    unit tests only"
 	@echo "make bench                        erasure benchmark (benchmarks/erasure.py)"
-	@echo "make grid                         train and test the paper grid (hours on a CPU)"
+	@echo "make grid                         train, test and publish the paper grid (hours on a CPU)"
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,8 @@ bench: $(VENV)/.installed
 
 grid: $(VENV)/.installed
 	$(PY) -m attnlib grid --profile paper --datasets imdb yelp-20k amazon-marc-en 20newsgroups
+	$(PY) -m attnlib grid --profile paper --datasets imdb --encoders rnn --seeds 1 2
+	$(PY) -m attnlib publish --profile paper
 
 clean:
 	rm -rf _build _vendor
