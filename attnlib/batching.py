@@ -94,8 +94,8 @@ def collate(corpus: EncodedCorpus, indices: np.ndarray, arch: str) -> Batch:
     docs_s = [corpus.sentences(int(i)) for i in indices]
     n_s = max(len(d) for d in docs_s)
     n_t = max(len(s) for d in docs_s for s in d)
-    out = np.zeros((len(docs_s), n_s, n_t), dtype=np.int64)
-    for row, doc in enumerate(docs_s):
-        for j, sentence in enumerate(doc):
-            out[row, j, : len(sentence)] = sentence
-    return Batch(np.asarray(indices), torch.from_numpy(out), labels)
+    grid = np.zeros((len(docs_s), n_s, n_t), dtype=np.int64)
+    for row, sentences in enumerate(docs_s):
+        for j, sentence in enumerate(sentences):
+            grid[row, j, : len(sentence)] = sentence
+    return Batch(np.asarray(indices), torch.from_numpy(grid), labels)

@@ -107,7 +107,9 @@ class EncodedCorpus:
 
     def subset(self, indices: np.ndarray) -> EncodedCorpus:
         """A new corpus with documents ``indices`` (in that order)."""
-        token_chunks, sent_lengths, n_sents = [], [], []
+        token_chunks: list[np.ndarray] = []
+        sent_lengths: list[int] = []
+        n_sents: list[int] = []
         for i in indices:
             sents = self.sentences(int(i))
             token_chunks.extend(sents)
@@ -130,7 +132,9 @@ class EncodedCorpus:
     def from_tokenized(
         cls, docs: list[TokenizedDoc], labels: list[int], doc_ids: list[str], vocab: Vocabulary
     ) -> EncodedCorpus:
-        ids, sent_lengths, n_sents = [], [], []
+        ids: list[int] = []
+        sent_lengths: list[int] = []
+        n_sents: list[int] = []
         for doc in docs:
             for sentence in doc:
                 ids.extend(vocab.encode(sentence))
@@ -201,7 +205,7 @@ def _source_identity(dataset: str) -> dict[str, str]:
     """What identifies the source files: their published SHA-256 or size and mtime."""
     spec = get_dataset(dataset)
     mirror = paths.mirror_dir()
-    out = {}
+    out: dict[str, str] = {}
     for split in ("train", "test"):
         path = locate_split(dataset, split)  # verifies a mirror file's checksum
         if mirror is not None and path.parent.parent == mirror and split in spec.mirror_sha256:

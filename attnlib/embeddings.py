@@ -26,7 +26,7 @@ def _stable_hash(text: str) -> int:
 
 
 def train_word2vec(
-    sentences: Sequence[Sequence[int]],
+    sentences: Sequence[Sequence[int]] | Sequence[np.ndarray],
     vocab: Vocabulary,
     dim: int = 200,
     epochs: int = 5,

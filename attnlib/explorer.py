@@ -8,6 +8,7 @@ book chapter "Explore a model" (book/explore.ipynb).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,7 +63,7 @@ class DocumentView:
         scores = torch.as_tensor(self.scores(ranking))[None]
         return order_from_scores(scores, torch.ones_like(scores, dtype=torch.bool))[0].tolist()
 
-    def probabilities(self, erased: set[int] | list[int] = ()) -> np.ndarray:
+    def probabilities(self, erased: Iterable[int] = ()) -> np.ndarray:
         """(C,) class probabilities after erasing the items ``erased``."""
         erase = torch.zeros(self.n_items, dtype=torch.bool)
         erase[list(erased)] = True

@@ -83,14 +83,15 @@ def uniform_hash(seed: int, stream: int, instance_ids: np.ndarray, n: int) -> np
     id, position): a SplitMix64 hash, so a document gets the same draws whatever batch it
     is in, without a random generator per document."""
     with np.errstate(over="ignore"):
-        x = (np.uint64(seed) * np.uint64(0x9E3779B97F4A7C15)
-             ^ np.uint64(stream) * np.uint64(0xBF58476D1CE4E5B9))
-        x = (x + instance_ids.astype(np.uint64)[:, None] * np.uint64(0x94D049BB133111EB)
-             + np.arange(n, dtype=np.uint64)[None, :] * np.uint64(0x9E3779B97F4A7C15))
+        base = (np.uint64(seed) * np.uint64(0x9E3779B97F4A7C15)
+                ^ np.uint64(stream) * np.uint64(0xBF58476D1CE4E5B9))
+        x: np.ndarray = (base + instance_ids.astype(np.uint64)[:, None]
+                         * np.uint64(0x94D049BB133111EB)
+                         + np.arange(n, dtype=np.uint64)[None, :] * np.uint64(0x9E3779B97F4A7C15))
         x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
         x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
         x = x ^ (x >> np.uint64(31))
-    return (x >> np.uint64(11)).astype(np.float64) / float(2**53)
+    return np.asarray((x >> np.uint64(11)).astype(np.float64) / float(2**53))
 
 
 @register_ranking("random", "a uniformly random order, seeded per instance", stochastic=True)

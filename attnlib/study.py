@@ -130,7 +130,8 @@ def make_study(
             raise ParameterError(f"{name} must be a positive int or None, got {value!r}")
     if device not in ("auto", "cpu", "cuda"):
         raise ParameterError(f"device must be 'auto', 'cpu' or 'cuda', got {device!r}")
-    published = read_manifest(published_root(profile)) if published_root(profile) else []
+    root = published_root(profile)
+    published = read_manifest(root) if root is not None else []
     if published and datasets is None and archs is None and encoders is None and seeds is None:
         # the default study of a profile with published results is exactly those runs
         runs = tuple((e["dataset"], e["arch"], e["encoder"], int(e["seed"])) for e in published)

@@ -320,7 +320,7 @@ def _batch_rows(pb: PreparedBatch, o: _BatchOutcome, suite: SuiteConfig,
     flips = k > 0
     n_rep = np.repeat(n_items, m)
     nan_m, nan_s = np.full(b_size * m, np.nan), np.full(b_size * s, np.nan)
-    seeds_m = np.tile([np.nan if expanded[r][1] is None else float(expanded[r][1])
+    seeds_m = np.tile([np.nan if (seed := expanded[r][1]) is None else float(seed)
                        for r in multi], b_size)
     return {
         "instance_id": per_instance(pb.instance_ids.astype(np.int64)),

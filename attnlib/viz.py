@@ -6,6 +6,8 @@ Used by the book chapters; each chart says what it shows in its title and axis t
 
 from __future__ import annotations
 
+from typing import Any
+
 import altair as alt
 import pandas as pd
 
@@ -31,7 +33,7 @@ def _ranking_color() -> alt.Color:
                      legend=alt.Legend(title="Ranking", orient="bottom"))
 
 
-def length_histogram(histogram: pd.DataFrame, item: str, title: str) -> alt.Chart:
+def length_histogram(histogram: pd.DataFrame, item: str, title: str) -> alt.FacetChart:
     """Documents per length bin (from :func:`attnlib.corpus.length_histogram`), one panel
     per dataset, splits stacked."""
     return alt.Chart(histogram).mark_bar(opacity=0.85).encode(
@@ -46,7 +48,7 @@ def length_histogram(histogram: pd.DataFrame, item: str, title: str) -> alt.Char
         x="independent", y="independent").properties(title=title)
 
 
-def training_curves(history: pd.DataFrame) -> alt.Chart:
+def training_curves(history: pd.DataFrame) -> alt.FacetChart:
     """Dev accuracy per epoch, one line per model (and seed), one panel per dataset."""
     data = history.assign(series=history["model"] + " seed " + history["seed"].astype(str))
     return alt.Chart(data).mark_line(point=True).encode(
@@ -62,7 +64,7 @@ def training_curves(history: pd.DataFrame) -> alt.Chart:
         title="Dev accuracy during training (the best epoch's checkpoint is kept)")
 
 
-def delta_js_scatter(sample: pd.DataFrame, model: str) -> alt.Chart:
+def delta_js_scatter(sample: pd.DataFrame, model: str) -> alt.FacetChart:
     """The paper's scatter: Delta JS against the attention gap alpha_top - alpha_random."""
     data = sample[sample["model"] == model]
     base = alt.Chart(data).encode(
@@ -81,7 +83,7 @@ def delta_js_scatter(sample: pd.DataFrame, model: str) -> alt.Chart:
         title=f"{model}: erasing the top item vs a random item (red: ΔJS < 0)")
 
 
-def negative_share_chart(shares: pd.DataFrame) -> alt.Chart:
+def negative_share_chart(shares: pd.DataFrame) -> alt.FacetChart:
     """Share of instances with Delta JS < 0, per model and dataset (attention ranking)."""
     data = shares[shares["ranking"] == "attention"]
     return alt.Chart(data).mark_bar().encode(
@@ -95,7 +97,7 @@ def negative_share_chart(shares: pd.DataFrame) -> alt.Chart:
 
 
 def box_chart(stats: pd.DataFrame, value_title: str, title: str,
-              models: list[str] | None = None) -> alt.Chart:
+              models: list[str] | None = None) -> alt.FacetChart:
     """Box plots from precomputed quartiles (:func:`attnlib.summaries.box_stats`): one row
     of panels per model, one column per dataset, one box per ranking."""
     data = _ranking_labels(stats if models is None else stats[stats["model"].isin(models)])
@@ -115,7 +117,7 @@ def box_chart(stats: pd.DataFrame, value_title: str, title: str,
         column=alt.Column("dataset:N", title=None)).properties(title=title)
 
 
-def never_flip_chart(summary: pd.DataFrame) -> alt.Chart:
+def never_flip_chart(summary: pd.DataFrame) -> alt.FacetChart:
     """Share of instances whose decision never flips, per ranking, model and dataset."""
     data = _ranking_labels(summary)
     return alt.Chart(data).mark_bar().encode(
@@ -131,7 +133,7 @@ def never_flip_chart(summary: pd.DataFrame) -> alt.Chart:
         title="Instances whose decision survives erasing items one by one until none is left")
 
 
-def head_to_head_chart(table: pd.DataFrame) -> alt.Chart:
+def head_to_head_chart(table: pd.DataFrame) -> alt.FacetChart:
     """Stacked win / tie / loss shares of one ranking against another, per model."""
     long = table.melt(id_vars=["dataset", "model", "comparison", "n"],
                       value_vars=["win", "tie", "loss"], var_name="outcome", value_name="share")
@@ -165,7 +167,7 @@ def setup_notebook() -> None:
     alt.data_transformers.disable_max_rows()
 
 
-def show_source(obj: object) -> object:
+def show_source(obj: Any) -> Any:
     """The library's real source of ``obj``, highlighted, for the book to show."""
     import inspect
 
@@ -179,7 +181,7 @@ VERDICT_COLORS = {"holds": "#2d6a2d", "partly": "#d9a400", "does not hold": "#c0
 
 
 def claims_chart(evaluated: pd.DataFrame, claim: str, statistic: str, reference: float
-                 ) -> alt.Chart:
+                 ) -> alt.FacetChart:
     """Estimates with 95% intervals of one claim's statistic per dataset and model; the
     dashed rule marks the criterion's threshold."""
     data = evaluated[evaluated["claim"] == claim]
@@ -200,7 +202,7 @@ def claims_chart(evaluated: pd.DataFrame, claim: str, statistic: str, reference:
         column=alt.Column("dataset:N", title=None)).properties(title=statistic)
 
 
-def style_verdicts(table: pd.DataFrame, formats: dict[str, str] | None = None):
+def style_verdicts(table: pd.DataFrame, formats: dict[str, str] | None = None) -> Any:
     """A left-aligned table with its verdict column coloured (pandas Styler)."""
     def colour(value: object) -> str:
         c = VERDICT_COLORS.get(str(value))

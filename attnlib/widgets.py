@@ -59,10 +59,9 @@ class ErasureExplorer:
         self._buttons: list[w.ToggleButton] = []
         self._syncing = False
         self.run_picker.observe(lambda c: self.set_run(c["new"]), names="value")
-        self.doc_picker.observe(lambda c: c["new"] is not None and self.set_document(c["new"]),
-                                names="value")
+        self.doc_picker.observe(self._on_document, names="value")
         self.ranking_picker.observe(lambda c: self.set_ranking(c["new"]), names="value")
-        self.k_slider.observe(lambda c: self._syncing or self.set_k(c["new"]), names="value")
+        self.k_slider.observe(self._on_slider, names="value")
         self.text_button.on_click(lambda _b: self.set_text(self.text_box.value))
         self.set_run(self.run_picker.value)
 
@@ -135,6 +134,14 @@ class ErasureExplorer:
         """Erase the item if it is kept, restore it if it is erased."""
         self.erased ^= {index}
         self._refresh()
+
+    def _on_document(self, change: dict) -> None:
+        if change["new"] is not None:
+            self.set_document(change["new"])
+
+    def _on_slider(self, change: dict) -> None:
+        if not self._syncing:
+            self.set_k(change["new"])
 
     def _on_click(self, index: int, pressed: bool) -> None:
         if self._syncing or pressed == (index in self.erased):

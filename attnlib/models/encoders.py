@@ -12,6 +12,12 @@ from torch import nn
 from ..registry import Registry
 
 
+class Encoder(nn.Module):
+    """An encoder: (N, T, d_in) inputs and an (N, T) mask -> (N, T, output_dim)."""
+
+    output_dim: int
+
+
 def reverse_padded(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     """Reverse each sequence within its own length; padding stays at the end.
 
@@ -26,7 +32,7 @@ def reverse_padded(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
     return x.gather(1, index.unsqueeze(-1).expand_as(x))
 
 
-class BiGRUEncoder(nn.Module):
+class BiGRUEncoder(Encoder):
     """1-layer bidirectional GRU. The backward direction runs a forward GRU over each
     sequence reversed within its length, so padding never reaches it (the same result
     as packed sequences, about 4x faster on CPU)."""
@@ -53,7 +59,7 @@ class BiGRUEncoder(nn.Module):
         return out * mask.unsqueeze(-1)
 
 
-class ConvEncoder(nn.Module):
+class ConvEncoder(Encoder):
     """Parallel Conv1d banks (odd widths, 'same' padding, ReLU), concatenated; input
     masked and dropped out (p=0.3) first, output re-masked."""
 
@@ -73,7 +79,7 @@ class ConvEncoder(nn.Module):
         return out * m
 
 
-class IdentityEncoder(nn.Module):
+class IdentityEncoder(Encoder):
     """No encoder: attention sees the (masked) inputs themselves."""
 
     def __init__(self, input_dim: int) -> None:
@@ -84,14 +90,14 @@ class IdentityEncoder(nn.Module):
         return x * mask.unsqueeze(-1)
 
 
-ENCODERS: Registry[type[nn.Module]] = Registry("encoder")
+ENCODERS: Registry[type[Encoder]] = Registry("encoder")
 ENCODERS.add("rnn", BiGRUEncoder)
 ENCODERS.add("conv", ConvEncoder)
 ENCODERS.add("noenc", IdentityEncoder)
 
 
 def make_encoder(name: str, input_dim: int, hidden: int = 50, widths: tuple[int, ...] = (3, 5),
-                 filters: int = 50, conv_dropout: float = 0.3) -> nn.Module:
+                 filters: int = 50, conv_dropout: float = 0.3) -> Encoder:
     """Build a registered encoder; ``.output_dim`` tells its output size."""
     cls = ENCODERS.get(name)
     if cls is BiGRUEncoder:

@@ -11,7 +11,7 @@ from torch import nn
 from ..config import ModelConfig
 from .attention import AdditiveAttention
 from .base import AttentionClassifier, ModelOutput
-from .encoders import make_encoder
+from .encoders import Encoder, make_encoder
 
 
 class FLAN(AttentionClassifier):
@@ -21,7 +21,7 @@ class FLAN(AttentionClassifier):
         super().__init__(config, embeddings, n_classes)
         dim = self.embedding.embedding_dim
         self.dropout_doc = nn.Dropout(config.dropout_doc)
-        self.encoder = make_encoder(config.encoder, dim, config.rnn_hidden, config.conv_widths,
+        self.encoder: Encoder = make_encoder(config.encoder, dim, config.rnn_hidden, config.conv_widths,
                                     config.conv_filters, config.conv_dropout)
         self.attention = AdditiveAttention(self.encoder.output_dim)
         self.output_layer = nn.Linear(self.encoder.output_dim, n_classes)

@@ -11,7 +11,7 @@ from torch import nn
 from ..config import ModelConfig
 from .attention import AdditiveAttention
 from .base import AttentionClassifier, ModelOutput
-from .encoders import make_encoder
+from .encoders import Encoder, make_encoder
 
 # Sentences are encoded in groups of similar length so that a batch's longest sentence
 # does not set the padded length of all of them; the result is the same.
@@ -28,9 +28,10 @@ class HAN(AttentionClassifier):
         self.dropout_words = nn.Dropout(config.dropout_words)
         self.dropout_doc = nn.Dropout(config.dropout_doc)
         args = (config.rnn_hidden, config.conv_widths, config.conv_filters, config.conv_dropout)
-        self.word_encoder = make_encoder(config.encoder, dim, *args)
+        self.word_encoder: Encoder = make_encoder(config.encoder, dim, *args)
         self.word_attention = AdditiveAttention(self.word_encoder.output_dim)
-        self.sentence_encoder = make_encoder(config.encoder, self.word_encoder.output_dim, *args)
+        self.sentence_encoder: Encoder = make_encoder(config.encoder,
+                                                      self.word_encoder.output_dim, *args)
         self.sentence_attention = AdditiveAttention(self.sentence_encoder.output_dim)
         self.output_layer = nn.Linear(self.sentence_encoder.output_dim, n_classes)
         self._init_linear()
