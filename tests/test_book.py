@@ -27,6 +27,7 @@ BENIGN = ("THEBE_JS_URL", "Got invalid theme mode", "favicon.ico")
 playwright = pytest.importorskip("playwright.sync_api")
 
 pytestmark = [requires_imdb, pytest.mark.book, pytest.mark.browser,
+              pytest.mark.timeout(3600),  # the first test also builds the book
               pytest.mark.skipif(CHROMIUM is None, reason="apt-get install chromium")]
 
 
