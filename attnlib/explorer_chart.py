@@ -121,7 +121,7 @@ def explorer_chart(payload: dict[str, Any], key: str) -> alt.VConcatChart:
         x=alt.X("x:Q", scale=x_scale, axis=None), x2="x2:Q",
         y=alt.Y("y:Q", scale=y_scale, axis=None),
         color=alt.Color("score:Q", scale=alt.Scale(scheme="redblue", domain=[-1.4, 1.4]),
-                        legend=alt.Legend(title="ranking score (scaled to ±1)", orient="top",
+                        legend=alt.Legend(title="ranking score (scaled to ±1)", orient="bottom",
                                           direction="horizontal", format=".1f",
                                           values=[-1, -0.5, 0, 0.5, 1], gradientLength=160)),
         opacity=alt.condition("datum.erased", alt.value(0.12), alt.value(0.75)),
