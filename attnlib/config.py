@@ -217,7 +217,8 @@ PRESETS: dict[str, _Preset] = {
 
 
 def paper_config(dataset: str, arch: str, encoder: str, seed: int = 0) -> RunConfig:
-    """The paper's hyperparameters for ``dataset`` (via its preset), full data."""
+    """The paper's hyperparameters for ``dataset`` (via its preset), full data; a
+    substitute dataset may replace the learning rate (see ``DatasetSpec.paper_lr``)."""
     spec = get_dataset(dataset)
     preset = PRESETS[spec.paper_preset]
     model = ModelConfig(arch=arch, encoder=encoder)  # validates arch / encoder
@@ -234,7 +235,7 @@ def paper_config(dataset: str, arch: str, encoder: str, seed: int = 0) -> RunCon
         train_max_sentence_tokens=preset.train_filter[1] if preset.train_filter else None,
     )
     train = TrainConfig(
-        seed=seed, lr=preset.lr, max_epochs=preset.max_epochs[encoder],
+        seed=seed, lr=spec.paper_lr or preset.lr, max_epochs=preset.max_epochs[encoder],
         patience=preset.patience[encoder], grad_clip=preset.clip[encoder], token_cap=cap,
     )
     return RunConfig(data=data, model=model, train=train, profile="paper")

@@ -14,7 +14,7 @@ from typing import Any
 
 from . import paths
 from .atomic import read_json, write_json
-from .config import RunConfig
+from .config import RunConfig, make_run_config
 from .results import load_results, read_provenance, save_results
 from .suite import SuiteConfig, suite_key
 
@@ -35,7 +35,13 @@ def _finished_runs(profile: str, root: Path) -> list[Path]:
         if raw.get("profile") != profile:
             continue
         raw.pop("hash", None)
-        key = suite_key(RunConfig.from_dict(raw), SuiteConfig())
+        config = RunConfig.from_dict(raw)
+        current = make_run_config(profile, config.data.dataset, config.model.arch,
+                                  config.model.encoder, config.train.seed)
+        if config != current:
+            print(f"skipping {directory}: trained with an older {profile} configuration")
+            continue
+        key = suite_key(config, SuiteConfig())
         if read_provenance(directory / "erasure.parquet").get("suite_key") == key:
             out.append(directory)
         else:
