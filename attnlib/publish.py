@@ -23,9 +23,13 @@ PUBLISHED_FILES = ("config.json", "metrics.json", "history.json", "erasure.parqu
 MANIFEST = "manifest.json"
 
 
-def _finished_runs(profile: str, root: Path) -> list[Path]:
-    """Run directories of ``profile`` with every artefact, tested by the current engine
-    with the default suite (stale results are left for `attnlib grid` to refresh)."""
+def _finished_runs(profile: str, root: Path, configs: list[RunConfig] | None = None
+                   ) -> list[Path]:
+    """Run directories with every artefact, tested by the current engine with the
+    default suite (stale results are left for `attnlib grid` to refresh): those of
+    ``configs``, or else every run of ``profile`` whose config is the profile's current
+    one for its dataset, model and seed (no overrides, no outdated presets)."""
+    wanted = {c.hash for c in configs} if configs is not None else None
     out = []
     for config_file in sorted(root.glob("*/*/*/config.json")):
         directory = config_file.parent
@@ -36,10 +40,12 @@ def _finished_runs(profile: str, root: Path) -> list[Path]:
             continue
         raw.pop("hash", None)
         config = RunConfig.from_dict(raw)
-        current = make_run_config(profile, config.data.dataset, config.model.arch,
-                                  config.model.encoder, config.train.seed)
-        if config != current:
-            print(f"skipping {directory}: trained with an older {profile} configuration")
+        if wanted is not None:
+            if config.hash not in wanted:
+                continue
+        elif config != make_run_config(profile, config.data.dataset, config.model.arch,
+                                       config.model.encoder, config.train.seed):
+            print(f"skipping {directory}: not the current {profile} configuration")
             continue
         key = suite_key(config, SuiteConfig())
         if read_provenance(directory / "erasure.parquet").get("suite_key") == key:
@@ -56,12 +62,14 @@ def read_manifest(dest: Path) -> list[dict[str, Any]]:
     return json.loads(path.read_text())["runs"] if path.exists() else []
 
 
-def publish_runs(profile: str, dest: Path, source: Path | None = None) -> list[dict[str, Any]]:
-    """Copy every finished and tested ``profile`` run from the run cache into ``dest``
-    (``<dataset>/<Model>/seed<N>-<hash>/``) and rewrite its manifest and README."""
+def publish_runs(profile: str, dest: Path, source: Path | None = None,
+                 configs: list[RunConfig] | None = None) -> list[dict[str, Any]]:
+    """Copy finished and tested runs from the run cache into ``dest``
+    (``<dataset>/<Model>/seed<N>-<hash>/``) and rewrite its manifest and README: the runs
+    of ``configs``, or by default every run with the current ``profile`` configuration."""
     source = source or paths.runs_dir()
     entries = {e["hash"]: e for e in read_manifest(dest)}
-    for directory in _finished_runs(profile, source):
+    for directory in _finished_runs(profile, source, configs):
         raw = read_json(directory / "config.json")
         config_hash = raw.pop("hash")
         config = RunConfig.from_dict(raw)

@@ -25,7 +25,8 @@ def test_published_runs_rebuild_the_study_without_training(tmp_path, monkeypatch
     monkeypatch.setenv(paths.RUNS_ENV, str(tmp_path / "runs"))
     trained = load_study(make_study("smoke", **TINY), progress=False)
     dest = tmp_path / "results" / "smoke"
-    runs = publish_runs("smoke", dest)
+    assert publish_runs("smoke", dest) == []  # overridden configs are not the profile's own
+    runs = publish_runs("smoke", dest, configs=make_study("smoke", **TINY).run_configs())
     assert len(runs) == 1 and runs[0]["model"] == "FLANnoenc"
     published = dest / runs[0]["path"]
     assert sorted(p.name for p in published.iterdir()) == sorted(PUBLISHED_FILES)
