@@ -212,3 +212,19 @@ def test_han_engine_equals_reference_on_a_trained_model(small_imdb_han_run):
     pd.testing.assert_series_equal(fast["first_flip_k"], slow["first_flip_k"])
     np.testing.assert_allclose(fast["js_top"].astype(float), slow["js_top"].astype(float),
                                rtol=0, atol=1e-6)
+
+
+def test_random_draws_depend_on_the_document_not_on_its_batch():
+    from attnlib.rankings import uniform_hash
+
+    together = uniform_hash(3, 1, np.array([10, 11, 12]), 50)
+    alone = uniform_hash(3, 1, np.array([11]), 50)
+    assert np.array_equal(together[1], alone[0])
+    assert not np.array_equal(together[0], together[1])
+    assert not np.array_equal(uniform_hash(4, 1, np.array([11]), 50), alone)
+    big = uniform_hash(0, 1, np.arange(4000), 64)
+    assert 0 <= big.min() and big.max() < 1
+    assert abs(big.mean() - 0.5) < 0.01 and abs(big.std() - 12 ** -0.5) < 0.01
+    # a random order is a uniform permutation: each item is first about 1/n of the time
+    firsts = np.bincount(big[:, :4].argmax(1), minlength=4) / 4000
+    assert np.all(np.abs(firsts - 0.25) < 0.03)
