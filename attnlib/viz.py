@@ -23,6 +23,14 @@ RANKING_COLORS = ["#4c78a8", "#9ecae9", "#bab0ac", "#f58518", "#e45756"]
 MODEL_ORDER = ["HANrnn", "HANconv", "HANnoenc", "FLANrnn", "FLANconv", "FLANnoenc"]
 
 
+def _reference_rule(channel: str, value: float) -> alt.Chart:
+    """A dashed rule at a constant, drawn once per facet panel: a layer without data of
+    its own, so that faceting the layered chart splits every layer's data alike."""
+    encoding = {channel: alt.datum(value)}
+    return alt.Chart().transform_aggregate(rows="count()").mark_rule(
+        color="gray", strokeDash=[4, 3]).encode(**encoding)
+
+
 def _ranking_labels(df: pd.DataFrame) -> pd.DataFrame:
     return df.assign(Ranking=df["ranking"].map(RANKING_LABELS).fillna(df["ranking"]))
 
@@ -67,7 +75,7 @@ def training_curves(history: pd.DataFrame) -> alt.FacetChart:
 def delta_js_scatter(sample: pd.DataFrame, model: str) -> alt.FacetChart:
     """The paper's scatter: Delta JS against the attention gap alpha_top - alpha_random."""
     data = sample[sample["model"] == model]
-    base = alt.Chart(data).encode(
+    base = alt.Chart().encode(
         x=alt.X("attention_gap:Q", title="attention gap α(i*) − α(r)",
                 scale=alt.Scale(domain=[0, 1])),
         y=alt.Y("delta_js:Q", title="ΔJS = JS(erase i*) − JS(erase r)  [nats]"),
@@ -76,8 +84,7 @@ def delta_js_scatter(sample: pd.DataFrame, model: str) -> alt.FacetChart:
         color=alt.condition("datum.delta_js < 0", alt.value("#e45756"), alt.value("#4c78a8")),
         tooltip=["dataset:N", "instance_id:Q", alt.Tooltip("attention_gap:Q", format=".3f"),
                  alt.Tooltip("delta_js:Q", format=".4f")])
-    zero = alt.Chart(pd.DataFrame({"y": [0.0]})).mark_rule(color="gray", strokeDash=[4, 3]
-                                                           ).encode(y="y:Q")
+    zero = _reference_rule("y", 0.0)
     return alt.layer(points, zero, data=data).properties(width=230, height=200).facet(
         column=alt.Column("dataset:N", title=None)).resolve_scale(y="independent").properties(
         title=f"{model}: erasing the top item vs a random item (red: ΔJS < 0)")
@@ -102,7 +109,7 @@ def box_chart(stats: pd.DataFrame, value_title: str, title: str,
     of panels per model, one column per dataset, one box per ranking."""
     data = _ranking_labels(stats if models is None else stats[stats["model"].isin(models)])
     x = alt.X("Ranking:N", sort=RANKING_ORDER, title=None, axis=alt.Axis(labels=False, ticks=False))
-    base = alt.Chart(data).encode(x=x, color=_ranking_color(), tooltip=[
+    base = alt.Chart().encode(x=x, color=_ranking_color(), tooltip=[
         "dataset:N", "model:N", "Ranking:N", "n:Q", alt.Tooltip("q1:Q", format=".3f"),
         alt.Tooltip("median:Q", format=".3f"), alt.Tooltip("q3:Q", format=".3f")])
     y = alt.Y("whisker_low:Q", title=value_title, scale=alt.Scale(domain=[0, 1]),
@@ -188,7 +195,7 @@ def claims_chart(evaluated: pd.DataFrame, claim: str, statistic: str, reference:
     color = alt.Color("verdict:N", title="verdict",
                       scale=alt.Scale(domain=list(VERDICT_COLORS),
                                       range=list(VERDICT_COLORS.values())))
-    base = alt.Chart(data).encode(y=alt.Y("model:N", sort=MODEL_ORDER, title=None))
+    base = alt.Chart().encode(y=alt.Y("model:N", sort=MODEL_ORDER, title=None))
     bars = base.mark_rule(strokeWidth=2).encode(
         x=alt.X("ci_low:Q", title=statistic), x2="ci_high:Q", color=color)
     points = base.mark_point(filled=True, size=60).encode(
@@ -196,8 +203,7 @@ def claims_chart(evaluated: pd.DataFrame, claim: str, statistic: str, reference:
         tooltip=["dataset:N", "model:N", alt.Tooltip("estimate:Q", format=".3f"),
                  alt.Tooltip("ci_low:Q", format=".3f"), alt.Tooltip("ci_high:Q", format=".3f"),
                  "seeds:Q", "documents:Q", "verdict:N"])
-    rule = alt.Chart(pd.DataFrame({"x": [reference]})).mark_rule(
-        strokeDash=[4, 3], color="gray").encode(x="x:Q")
+    rule = _reference_rule("x", reference)
     return alt.layer(bars, points, rule, data=data).properties(width=230, height=130).facet(
         column=alt.Column("dataset:N", title=None)).properties(title=statistic)
 

@@ -1,0 +1,53 @@
+"""Charts: faceted layers share the facet's data (a layer with its own data would show
+the same points in every panel), and every chart serialises."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from attnlib import claims, summaries, viz
+
+from .test_results import _frame
+
+
+def _layers_with_own_data(spec: dict) -> list[dict]:
+    inner = spec.get("spec", {})
+    return [layer for layer in inner.get("layer", []) if "data" in layer]
+
+
+def _two_dataset_frame() -> pd.DataFrame:
+    a = _frame()
+    b = _frame().assign(dataset="yelp-20k")
+    b["delta_js"] = b["delta_js"] * 3
+    return pd.concat([a, b], ignore_index=True)
+
+
+def test_faceted_layered_charts_split_every_layer_by_panel():
+    df = _two_dataset_frame()
+    charts = {
+        "scatter": viz.delta_js_scatter(summaries.scatter_sample(df), "HANrnn"),
+        "box": viz.box_chart(summaries.box_stats(df), "fraction", "t"),
+        "claims": viz.claims_chart(claims.evaluate_claims(df, n_boot=50), "deltajs_nonnegative",
+                                   "s", 0.5),
+    }
+    for name, chart in charts.items():
+        spec = chart.to_dict()
+        assert "facet" in spec, name
+        assert _layers_with_own_data(spec) == [], name
+
+
+def test_every_chart_serialises():
+    df = _two_dataset_frame()
+    hist = pd.DataFrame({"dataset": ["a"] * 2, "split": ["train", "test"], "bin_start": [0, 0],
+                         "bin_end": [1, 1], "documents": [3, 4]})
+    history = pd.DataFrame({"dataset": ["a"] * 2, "model": ["HANrnn"] * 2, "seed": [0, 0],
+                            "epoch": [1, 2], "dev_accuracy": [0.5, 0.6],
+                            "train_loss": [1.0, 0.5], "lr": [1e-3, 1e-3]})
+    for chart in (viz.length_histogram(hist, "tokens", "t"), viz.training_curves(history),
+                  viz.negative_share_chart(summaries.negative_delta_js_share(df)),
+                  viz.never_flip_chart(summaries.fraction_to_flip_summary(df)),
+                  viz.head_to_head_chart(summaries.head_to_head(df))):
+        assert chart.to_json()
+    assert np.isfinite(len(viz.style_verdicts(claims.claim_verdicts(
+        claims.evaluate_claims(df, n_boot=20))).to_html()))
