@@ -31,6 +31,19 @@ def _reference_rule(channel: str, value: float) -> alt.Chart:
         color="gray", strokeDash=[4, 3]).encode(**encoding)
 
 
+def _complete_facets(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
+    """Add empty rows for missing combinations of ``keys``: a facet grid with holes (a
+    model not trained on one dataset) would otherwise draw panels under the wrong
+    headers. The added rows have no values, so they draw nothing."""
+    if df.empty:
+        return df
+    full = pd.MultiIndex.from_product([df[k].unique() for k in keys], names=keys)
+    missing = full.difference(pd.MultiIndex.from_frame(df[keys]))
+    if len(missing) == 0:
+        return df
+    return pd.concat([df, missing.to_frame(index=False)], ignore_index=True)
+
+
 def _ranking_labels(df: pd.DataFrame) -> pd.DataFrame:
     return df.assign(Ranking=df["ranking"].map(RANKING_LABELS).fillna(df["ranking"]))
 
@@ -107,7 +120,9 @@ def box_chart(stats: pd.DataFrame, value_title: str, title: str,
               models: list[str] | None = None) -> alt.FacetChart:
     """Box plots from precomputed quartiles (:func:`attnlib.summaries.box_stats`): one row
     of panels per model, one column per dataset, one box per ranking."""
-    data = _ranking_labels(stats if models is None else stats[stats["model"].isin(models)])
+    data = _ranking_labels(_complete_facets(
+        stats if models is None else stats[stats["model"].isin(models)],
+        ["dataset", "model", "ranking"]))
     x = alt.X("Ranking:N", sort=RANKING_ORDER, title=None, axis=alt.Axis(labels=False, ticks=False))
     base = alt.Chart().encode(x=x, color=_ranking_color(), tooltip=[
         "dataset:N", "model:N", "Ranking:N", "n:Q", alt.Tooltip("q1:Q", format=".3f"),
@@ -126,7 +141,7 @@ def box_chart(stats: pd.DataFrame, value_title: str, title: str,
 
 def never_flip_chart(summary: pd.DataFrame) -> alt.FacetChart:
     """Share of instances whose decision never flips, per ranking, model and dataset."""
-    data = _ranking_labels(summary)
+    data = _ranking_labels(_complete_facets(summary, ["dataset", "model", "ranking"]))
     return alt.Chart(data).mark_bar().encode(
         x=alt.X("Ranking:N", sort=RANKING_ORDER, title=None, axis=alt.Axis(labels=False,
                                                                             ticks=False)),

@@ -51,3 +51,14 @@ def test_every_chart_serialises():
         assert chart.to_json()
     assert np.isfinite(len(viz.style_verdicts(claims.claim_verdicts(
         claims.evaluate_claims(df, n_boot=20))).to_html()))
+
+
+def test_facet_grids_with_a_missing_model_are_completed():
+    df = _two_dataset_frame()  # HANrnn on imdb and yelp-20k
+    other = _frame().assign(model="FLANrnn", arch="flan")
+    df = pd.concat([df, other], ignore_index=True)  # FLANrnn on imdb only
+    spec = viz.box_chart(summaries.box_stats(df), "fraction", "t").to_dict()
+    rows = spec["datasets"][next(iter(spec["datasets"]))]
+    cells = {(r["dataset"], r["model"]) for r in rows}
+    assert cells == {("imdb", "HANrnn"), ("imdb", "FLANrnn"), ("yelp-20k", "HANrnn"),
+                     ("yelp-20k", "FLANrnn")}
