@@ -177,7 +177,7 @@ def head_to_head_chart(table: pd.DataFrame) -> alt.FacetChart:
                  "n:Q"],
     ).transform_calculate(
         outcome_order="indexof(['attention needs fewer','same number','attention needs more'],"
-                      " datum.outcome)").properties(width=220, height=140).facet(
+                      " datum.outcome)").properties(width=160, height=140).facet(
         column=alt.Column("dataset:N", title=None), row=alt.Row("comparison:N", title=None)
     ).properties(title="Items to erase before the first flip: attention against the gradient rankings")
 
@@ -212,15 +212,15 @@ def claims_chart(evaluated: pd.DataFrame, claim: str, statistic: str, reference:
                                       range=list(VERDICT_COLORS.values())))
     base = alt.Chart().encode(y=alt.Y("model:N", sort=MODEL_ORDER, title=None))
     bars = base.mark_rule(strokeWidth=2).encode(
-        x=alt.X("ci_low:Q", title=statistic), x2="ci_high:Q", color=color)
+        x=alt.X("ci_low:Q", title="estimate and 95% interval"), x2="ci_high:Q", color=color)
     points = base.mark_point(filled=True, size=60).encode(
         x="estimate:Q", color=color,
         tooltip=["dataset:N", "model:N", alt.Tooltip("estimate:Q", format=".3f"),
                  alt.Tooltip("ci_low:Q", format=".3f"), alt.Tooltip("ci_high:Q", format=".3f"),
                  "seeds:Q", "documents:Q", "verdict:N"])
     rule = _reference_rule("x", reference)
-    return alt.layer(bars, points, rule, data=data).properties(width=230, height=130).facet(
-        column=alt.Column("dataset:N", title=None)).properties(title=statistic)
+    return alt.layer(bars, points, rule, data=data).properties(width=260, height=130).facet(
+        facet=alt.Facet("dataset:N", title=None), columns=2).properties(title=statistic)
 
 
 def style_verdicts(table: pd.DataFrame, formats: dict[str, str] | None = None) -> Any:
