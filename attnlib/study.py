@@ -22,7 +22,7 @@ from . import paths
 from .atomic import read_json, write_json
 from .corpus import PreparedData, prepare_data
 from .config import ARCHS, ENCODERS, RunConfig, list_profiles, make_run_config
-from .data import get_dataset
+from .data import get_dataset, where_from
 from .errors import DataError, ParameterError, UnknownNameError
 from .explorer import build_explorer_payload
 from .pipeline import ensure_trained, run_dir_for
@@ -89,6 +89,19 @@ def _as_tuple(name: str, value: Any, item_type: type, valid: Sequence[Any] | Non
     return tuple(dict.fromkeys(value))
 
 
+def _available(defaults: tuple[str, ...]) -> tuple[str, ...]:
+    """A profile's default datasets that can be read or downloaded here: a dataset that
+    exists only as a mirror copy is skipped, with a note, when no mirror holds it."""
+    out = tuple(d for d in defaults if where_from(get_dataset(d)) != "unavailable")
+    for d in defaults:
+        if d not in out:
+            _say(f"note: {d} is only available from a data mirror ({paths.MIRROR_ENV} is "
+                 "unset or lacks it); this study leaves it out")
+    if not out:
+        raise DataError(f"none of {', '.join(defaults)} is available: set {paths.MIRROR_ENV}")
+    return out
+
+
 def make_study(
     profile: str = "smoke",
     datasets: Sequence[str] | str | None = None,
@@ -117,7 +130,7 @@ def make_study(
     """
     if profile not in list_profiles():
         raise UnknownNameError("profile", profile, list_profiles())
-    datasets_t = _as_tuple("datasets", datasets or PROFILE_DATASETS[profile], str)
+    datasets_t = () if datasets is None else _as_tuple("datasets", datasets, str)
     for d in datasets_t:
         get_dataset(d)
     archs_t = _as_tuple("archs", archs or ARCHS, str, ARCHS)
@@ -140,6 +153,7 @@ def make_study(
                      tuple(dict.fromkeys(r[2] for r in runs)),
                      tuple(dict.fromkeys(r[3] for r in runs)), max_test_docs, max_train_docs,
                      epochs, device, runs)
+    datasets_t = datasets_t or _available(PROFILE_DATASETS[profile])
     return Study(profile, datasets_t, archs_t, encoders_t, seeds_t, max_test_docs,
                  max_train_docs, epochs, device)
 

@@ -217,3 +217,21 @@ def test_every_mirror_dataset_loads_with_valid_labels(dataset):
     spec = get_dataset(dataset)
     assert len(docs) == 50
     assert all(0 <= d.label < spec.n_classes and d.text for d in docs)
+
+
+def test_smoke_study_without_a_mirror_keeps_the_downloadable_dataset(tmp_path, monkeypatch,
+                                                                    capsys):
+    from attnlib.study import make_study
+
+    monkeypatch.delenv(paths.MIRROR_ENV, raising=False)
+    monkeypatch.setenv(paths.DATA_HOME_ENV, str(tmp_path))
+    assert make_study("smoke").datasets == ("imdb",)
+    assert "yahoo-answers-2topic is only available from a data mirror" in capsys.readouterr().out
+
+
+def test_smoke_study_with_the_mirror_uses_both_datasets():
+    from attnlib.study import make_study
+
+    if paths.mirror_dir() is None or not (paths.mirror_dir() / "yahoo-answers-2topic").exists():
+        pytest.skip("needs the shared data mirror")
+    assert make_study("smoke").datasets == ("imdb", "yahoo-answers-2topic")
