@@ -12,7 +12,6 @@ import zlib
 from collections.abc import Sequence
 
 import numpy as np
-from gensim.models import Word2Vec
 
 from .text import PAD, Vocabulary
 
@@ -45,6 +44,8 @@ def train_word2vec(
         float32 array of shape (len(vocab), dim): unit-norm rows, zero padding row; a
         vocabulary word absent from ``sentences`` gets a zero row.
     """
+    from gensim.models import Word2Vec  # imported here: testing a trained run needs no gensim
+
     words = [[vocab.itos[i] for i in sentence] for sentence in sentences if len(sentence)]
     model = Word2Vec(
         sentences=words, vector_size=dim, window=5, min_count=0, workers=1, sg=0,

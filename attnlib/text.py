@@ -10,9 +10,12 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-import spacy
 from tqdm.auto import tqdm
+
+if TYPE_CHECKING:
+    import spacy
 
 PAD, UNK = "@@PADDING@@", "@@UNKNOWN@@"
 TOKENIZER_VERSION = "spacy-blank-en-sentencizer-v1"
@@ -23,6 +26,8 @@ TokenizedDoc = list[list[str]]
 
 @lru_cache(maxsize=1)
 def _pipeline() -> spacy.language.Language:
+    import spacy  # imported here: loading a trained run and testing it need no spaCy
+
     nlp = spacy.blank("en")
     nlp.add_pipe("sentencizer")
     nlp.max_length = 10_000_000

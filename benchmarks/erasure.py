@@ -8,6 +8,10 @@ same test reviews:
 
 Prints the ratios c/b (target >= 100x) and b/a (target <= 1.5x) and the peak memory of
 each phase. Run with `make bench` (BENCH_ARGS="--device cuda" on a GPU machine).
+
+A GPU machine without the data mirror (or spaCy and gensim) can run it from a bundle:
+`--export-bundle DIR` writes the model and exactly the benchmark's test reviews, already
+indexed; `--bundle DIR` benchmarks them there, so both machines time the same reviews.
 """
 
 from __future__ import annotations
@@ -15,21 +19,28 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import shutil
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 
 from attnlib import __version__
+from attnlib.atomic import read_json
 from attnlib.batching import collate, make_batches
 from attnlib.config import make_run_config
-from attnlib.corpus import select_subset
+from attnlib.corpus import EncodedCorpus, PreparedData, select_subset
+from attnlib.data import get_dataset
 from attnlib.pipeline import ensure_trained, is_trained, run_dir_for
 from attnlib.provenance import device_description, git_commit
-from attnlib.runs import load_run
+from attnlib.runs import TrainedRun, load_run
 from attnlib.suite import SuiteConfig, run_erasure_tests
+from attnlib.text import Vocabulary
+
+RUN_FILES = ("config.json", "metrics.json", "history.json", "model.pt", "vocab.json")
 
 
 def _reset_peak(device: torch.device) -> None:
@@ -70,6 +81,28 @@ def find_model(device: str) -> Path:
     return run_dir_for(smoke)
 
 
+def export_bundle(run: TrainedRun, tested: EncodedCorpus, bundle: Path) -> None:
+    """The model's files and the benchmark's indexed test reviews, for another machine."""
+    (bundle / "run").mkdir(parents=True, exist_ok=True)
+    for name in RUN_FILES:
+        shutil.copy2(run.directory / name, bundle / "run" / name)
+    tested.save(bundle, "test")
+    print(f"bundle of {run.config.label} with {len(tested)} reviews written to {bundle}")
+
+
+def load_bundle(bundle: Path, device: torch.device) -> TrainedRun:
+    """A run whose test split is the bundle's reviews (no train/dev data are needed)."""
+    run = load_run(bundle / "run", device=device)
+    test = EncodedCorpus.load(bundle, "test")
+    empty = test.subset(np.zeros(0, dtype=np.int64))
+    run.__dict__["data"] = PreparedData(  # fills the cached property TrainedRun.data
+        config=run.config.data, spec=get_dataset(run.config.data.dataset),
+        vocab=Vocabulary(tuple(read_json(bundle / "run" / "vocab.json"))),
+        embeddings=np.zeros((0, run.config.model.embedding_dim), np.float32),
+        train=empty, dev=empty, test=test, stats={}, cache_key="bundle")
+    return run
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", type=Path, default=None, help="run directory (FLAN-rnn)")
@@ -78,15 +111,25 @@ def main() -> int:
                         help="reviews for the slow reference loop (scaled per review)")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--json", type=Path, default=None, help="also write the numbers here")
+    parser.add_argument("--results-out", type=Path, default=None,
+                        help="also save the vectorised suite's results (Parquet)")
+    parser.add_argument("--export-bundle", type=Path, default=None, metavar="DIR")
+    parser.add_argument("--bundle", type=Path, default=None, metavar="DIR")
     args = parser.parse_args()
     device = torch.device(args.device)
-    run = load_run(args.run or find_model(args.device), device=device)
+    if args.bundle:
+        run = load_bundle(args.bundle, device)
+    else:
+        run = load_run(args.run or find_model(args.device), device=device)
     suite = SuiteConfig(max_test_docs=args.docs)
     reference_suite = SuiteConfig(max_test_docs=args.reference_docs)
 
     corpus = run.data.test
     chosen = select_subset(len(corpus), args.docs, suite.seed + 11)
     tested = corpus.subset(chosen[corpus.n_tokens[chosen] > 1])
+    if args.export_bundle:
+        export_bundle(run, corpus.subset(chosen), args.export_bundle)
+        return 0
 
     @torch.no_grad()
     def inference() -> int:
@@ -101,6 +144,8 @@ def main() -> int:
     fast, t_b, m_b = _timed(device, lambda: run_erasure_tests(run, suite, progress=False))
     slow, t_c_sub, m_c = _timed(device, lambda: run_erasure_tests(
         run, reference_suite, engine="reference", progress=False))
+    if args.results_out:
+        pd.DataFrame(fast).to_parquet(args.results_out)
     n_b, n_c = fast.attrs["n_instances"], slow.attrs["n_instances"]
     t_c = t_c_sub / n_c * n_b
 

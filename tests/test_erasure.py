@@ -186,6 +186,26 @@ def test_vectorized_engine_equals_the_reference_on_random_models(arch, encoder):
     assert v.first_k.shape == (6, len(suite.expanded()))
 
 
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("arch", ["han", "flan"])
+@pytest.mark.parametrize("encoder", ["rnn", "conv", "noenc"])
+def test_engines_agree_on_cuda_and_with_the_cpu(arch, encoder):
+    rng = np.random.default_rng(3)
+    emb = rng.normal(size=(60, 16)).astype(np.float32)
+    config = ModelConfig(arch=arch, encoder=encoder, embedding_dim=16, rnn_hidden=6,
+                         conv_filters=5)
+    model = build_model(config, emb, 4, seed=2).eval()
+    shape = (16, 9, 7) if arch == "han" else (16, 41)
+    tokens = torch.randint(1, 60, shape, generator=torch.Generator().manual_seed(4))
+    tokens[0, 4:] = 0
+    suite = SuiteConfig(random_seeds=3)
+    on_cpu = _compare(prepare_batch(_Run(model), tokens, np.arange(16), suite), suite)
+    on_gpu = _compare(prepare_batch(_Run(model.cuda()), tokens.cuda(), np.arange(16), suite),
+                      suite)
+    assert np.array_equal(on_cpu.first_k, on_gpu.first_k)
+    np.testing.assert_allclose(on_cpu.js_top, on_gpu.js_top, rtol=0, atol=1e-6)
+
 def test_vectorized_engine_equals_the_reference_on_a_trained_imdb_model(small_imdb_run):
     from attnlib.suite import run_erasure_tests
 
