@@ -103,6 +103,42 @@ def load_bundle(bundle: Path, device: torch.device) -> TrainedRun:
     return run
 
 
+def phase_breakdown(run: TrainedRun, suite: SuiteConfig, device: torch.device
+                    ) -> dict[str, float]:
+    """Seconds of one more vectorised suite spent in each phase (synchronised on CUDA):
+    collating batches, the model + rankings (prepare_batch), the prefix erasures
+    (vectorized_outcome), the batch's rows, and the rest (subset, table, sorting)."""
+    import attnlib.suite as suite_module
+
+    spent = {"collate": 0.0, "model_and_rankings": 0.0, "prefix_erasures": 0.0,
+             "rows": 0.0}
+    originals = {name: getattr(suite_module, name) for name in
+                 ("collate", "prepare_batch", "vectorized_outcome", "_batch_rows")}
+    keys = dict(zip(originals, spent))
+
+    def timed(name):
+        def wrapper(*args, **kwargs):
+            started = time.perf_counter()
+            out = originals[name](*args, **kwargs)
+            if device.type == "cuda":
+                torch.cuda.synchronize()
+            spent[keys[name]] += time.perf_counter() - started
+            return out
+        return wrapper
+
+    try:
+        for name in originals:
+            setattr(suite_module, name, timed(name))
+        started = time.perf_counter()
+        run_erasure_tests(run, suite, progress=False)
+        total = time.perf_counter() - started
+    finally:
+        for name, fn in originals.items():
+            setattr(suite_module, name, fn)
+    spent["rest"] = total - sum(spent.values())
+    return {k: round(v, 3) for k, v in spent.items()}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", type=Path, default=None, help="run directory (FLAN-rnn)")
@@ -146,6 +182,7 @@ def main() -> int:
         run, reference_suite, engine="reference", progress=False))
     if args.results_out:
         pd.DataFrame(fast).to_parquet(args.results_out)
+    breakdown = phase_breakdown(run, suite, device)
     n_b, n_c = fast.attrs["n_instances"], slow.attrs["n_instances"]
     t_c = t_c_sub / n_c * n_b
 
@@ -161,7 +198,7 @@ def main() -> int:
         "c_reference_s_scaled": round(t_c, 1), "c_reference_reviews": n_c,
         "c_over_b": round(t_c / t_b, 1), "b_over_a": round(t_b / t_a, 3),
         "peak_mb": {"a": round(m_a), "b": round(m_b), "c": round(m_c)},
-        "reference_agrees_on_subset": same,
+        "reference_agrees_on_subset": same, "b_phases_s": breakdown,
     }
     print(f"model {report['model']} on {report['device']} (torch {report['torch']}), "
           f"{n_b} reviews, {report['mean_tokens']:.0f} tokens on average, "
@@ -170,6 +207,7 @@ def main() -> int:
     print(f"(b) vectorised erasure suite  {t_b:8.2f} s   peak {m_b:7.0f} MB")
     print(f"(c) reference loop (scaled)   {t_c:8.1f} s   peak {m_c:7.0f} MB "
           f"({t_c_sub:.1f} s measured on {n_c} reviews)")
+    print("(b) by phase: " + ", ".join(f"{k} {v:.3f} s" for k, v in breakdown.items()))
     print(f"c/b = {t_c / t_b:.0f}x (target >= 100x)   b/a = {t_b / t_a:.2f}x (target <= 1.5x)")
     print(f"reference and vectorised first-flip k identical on the subset: {same}")
     if args.json:

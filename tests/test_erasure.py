@@ -203,8 +203,10 @@ def test_engines_agree_on_cuda_and_with_the_cpu(arch, encoder):
     on_cpu = _compare(prepare_batch(_Run(model), tokens, np.arange(16), suite), suite)
     on_gpu = _compare(prepare_batch(_Run(model.cuda()), tokens.cuda(), np.arange(16), suite),
                       suite)
+    # the encoders' float32 kernels differ between devices (cuDNN's GRU, for one), so JS
+    # agrees to float32 precision there, while each device's two engines agree to 1e-6
     assert np.array_equal(on_cpu.first_k, on_gpu.first_k)
-    np.testing.assert_allclose(on_cpu.js_top, on_gpu.js_top, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(on_cpu.js_top, on_gpu.js_top, rtol=1e-3, atol=1e-7)
 
 def test_vectorized_engine_equals_the_reference_on_a_trained_imdb_model(small_imdb_run):
     from attnlib.suite import run_erasure_tests
