@@ -167,38 +167,38 @@ def _compare(pb, suite):
     return v
 
 
+def _random_model_and_batch(arch: str, encoder: str, n_docs: int, n_classes: int, seed: int
+                            ) -> tuple[torch.nn.Module, torch.Tensor]:
+    """An untrained model and a batch of token ids with some shorter documents."""
+    rng = np.random.default_rng(seed)
+    emb = rng.normal(size=(40 + 10 * seed, 12)).astype(np.float32)
+    config = ModelConfig(arch=arch, encoder=encoder, embedding_dim=12, rnn_hidden=5,
+                         conv_filters=4)
+    model = build_model(config, emb, n_classes, seed=seed + 1).eval()
+    shape = (n_docs, 7, 5) if arch == "han" else (n_docs, 23)
+    tokens = torch.randint(1, len(emb), shape,
+                           generator=torch.Generator().manual_seed(seed + 2))
+    tokens[0, 3:] = 0
+    if arch == "flan":
+        tokens[1, 2:] = 0
+    return model, tokens
+
+
 @pytest.mark.parametrize("arch", ["han", "flan"])
 @pytest.mark.parametrize("encoder", ["rnn", "conv", "noenc"])
 def test_vectorized_engine_equals_the_reference_on_random_models(arch, encoder):
-    rng = np.random.default_rng(0)
-    emb = rng.normal(size=(40, 12)).astype(np.float32)
-    config = ModelConfig(arch=arch, encoder=encoder, embedding_dim=12, rnn_hidden=5,
-                         conv_filters=4)
-    model = build_model(config, emb, 3, seed=1).eval()
-    shape = (6, 7, 5) if arch == "han" else (6, 23)
-    tokens = torch.randint(1, 40, shape, generator=torch.Generator().manual_seed(2))
-    tokens[0, 3:] = 0  # a shorter document
-    if arch == "flan":
-        tokens[1, 2:] = 0
+    model, tokens = _random_model_and_batch(arch, encoder, n_docs=6, n_classes=3, seed=0)
     suite = SuiteConfig(random_seeds=3)
     pb = prepare_batch(_Run(model), tokens, np.arange(6), suite)
     v = _compare(pb, suite)
     assert v.first_k.shape == (6, len(suite.expanded()))
 
 
-
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 @pytest.mark.parametrize("arch", ["han", "flan"])
 @pytest.mark.parametrize("encoder", ["rnn", "conv", "noenc"])
 def test_engines_agree_on_cuda_and_with_the_cpu(arch, encoder):
-    rng = np.random.default_rng(3)
-    emb = rng.normal(size=(60, 16)).astype(np.float32)
-    config = ModelConfig(arch=arch, encoder=encoder, embedding_dim=16, rnn_hidden=6,
-                         conv_filters=5)
-    model = build_model(config, emb, 4, seed=2).eval()
-    shape = (16, 9, 7) if arch == "han" else (16, 41)
-    tokens = torch.randint(1, 60, shape, generator=torch.Generator().manual_seed(4))
-    tokens[0, 4:] = 0
+    model, tokens = _random_model_and_batch(arch, encoder, n_docs=16, n_classes=4, seed=3)
     suite = SuiteConfig(random_seeds=3)
     on_cpu = _compare(prepare_batch(_Run(model), tokens, np.arange(16), suite), suite)
     on_gpu = _compare(prepare_batch(_Run(model.cuda()), tokens.cuda(), np.arange(16), suite),
@@ -207,6 +207,7 @@ def test_engines_agree_on_cuda_and_with_the_cpu(arch, encoder):
     # agrees to float32 precision there, while each device's two engines agree to 1e-6
     assert np.array_equal(on_cpu.first_k, on_gpu.first_k)
     np.testing.assert_allclose(on_cpu.js_top, on_gpu.js_top, rtol=1e-3, atol=1e-7)
+
 
 def test_vectorized_engine_equals_the_reference_on_a_trained_imdb_model(small_imdb_run):
     from attnlib.suite import run_erasure_tests
