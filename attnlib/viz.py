@@ -209,7 +209,8 @@ def claims_chart(evaluated: pd.DataFrame, claim: str, statistic: str, reference:
     data = evaluated[evaluated["claim"] == claim]
     color = alt.Color("verdict:N", title="verdict",
                       scale=alt.Scale(domain=list(VERDICT_COLORS),
-                                      range=list(VERDICT_COLORS.values())))
+                                      range=list(VERDICT_COLORS.values())),
+                      legend=alt.Legend(orient="bottom", direction="horizontal"))
     base = alt.Chart().encode(y=alt.Y("model:N", sort=MODEL_ORDER, title=None))
     bars = base.mark_rule(strokeWidth=2).encode(
         x=alt.X("ci_low:Q", title="estimate and 95% interval"), x2="ci_high:Q", color=color)
@@ -223,8 +224,24 @@ def claims_chart(evaluated: pd.DataFrame, claim: str, statistic: str, reference:
         facet=alt.Facet("dataset:N", title=None), columns=2).properties(title=statistic)
 
 
+def with_interval(table: pd.DataFrame, column: str, fmt: str = "{:.3f}",
+                  low: str = "ci_low", high: str = "ci_high") -> pd.DataFrame:
+    """``column`` shown as ``estimate [low, high]`` text, the interval columns dropped:
+    one narrow column instead of three for tables in the book's text column."""
+    def cell(est: float, lo: float, hi: float) -> str:
+        if pd.isna(est):
+            return "–"
+        interval = "" if pd.isna(lo) else f" [{fmt.format(lo)}, {fmt.format(hi)}]"
+        return fmt.format(est) + interval
+
+    out = table.drop(columns=[low, high])
+    out[column] = [cell(*v) for v in zip(table[column], table[low], table[high])]
+    return out.rename(columns={column: f"{column} [95% interval]"})
+
+
 def style_verdicts(table: pd.DataFrame, formats: dict[str, str] | None = None) -> Any:
-    """A left-aligned table with its verdict column coloured (pandas Styler)."""
+    """A left-aligned table with readable headers (``_`` shown as spaces) and its verdict
+    column coloured (pandas Styler)."""
     def colour(value: object) -> str:
         c = VERDICT_COLORS.get(str(value))
         return f"color: white; background-color: {c}; font-weight: 600" if c else ""
@@ -233,4 +250,5 @@ def style_verdicts(table: pd.DataFrame, formats: dict[str, str] | None = None) -
         **{"text-align": "left", "vertical-align": "top"})
     if "verdict" in table.columns:
         styler = styler.map(colour, subset=["verdict"])
-    return styler.format(formats or {}, na_rep="–")
+    return styler.format(formats or {}, na_rep="–").format_index(
+        lambda name: str(name).replace("_", " "), axis=1)

@@ -62,3 +62,16 @@ def test_facet_grids_with_a_missing_model_are_completed():
     cells = {(r["dataset"], r["model"]) for r in rows}
     assert cells == {("imdb", "HANrnn"), ("imdb", "FLANrnn"), ("yelp-20k", "HANrnn"),
                      ("yelp-20k", "FLANrnn")}
+
+
+def test_with_interval_folds_the_interval_into_one_column():
+    import math
+
+    table = pd.DataFrame({"model": ["a", "b", "c"], "difference": [0.5, -0.25, math.nan],
+                          "ci_low": [0.4, -0.3, math.nan], "ci_high": [0.6, -0.2, math.nan]})
+    out = viz.with_interval(table, "difference", "{:+.2f}")
+    assert list(out.columns) == ["model", "difference [95% interval]"]
+    assert list(out["difference [95% interval]"]) == ["+0.50 [+0.40, +0.60]",
+                                                       "-0.25 [-0.30, -0.20]", "–"]
+    html = viz.style_verdicts(out).to_html()
+    assert "difference [95% interval]" in html
