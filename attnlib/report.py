@@ -9,6 +9,7 @@ import pandas as pd
 
 from . import summaries
 from .claims import claim_verdicts, evaluate_claims
+from .data import get_dataset
 
 
 def _pct(x: float) -> str:
@@ -19,12 +20,32 @@ def _where(row: pd.Series) -> str:
     return f"{row['model']} on {row['dataset']}"
 
 
+def _join(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def data_caveat(datasets: list[str]) -> str:
+    """Which datasets stand in for the paper's data (substitutes) or are parts of it."""
+    status = {d: get_dataset(d).status for d in datasets}
+    parts = []
+    for kind, words in (("substitute", "a substitute for the paper's data"),
+                        ("partial", "a part of the paper's data")):
+        names = [d for d in datasets if status[d] == kind]
+        if names:
+            verb = "is" if len(names) == 1 else "are each"
+            parts.append(f"{_join(names)} {verb} {words}")
+    if not parts:
+        return "every dataset of this build is the paper's own"
+    return "; ".join(parts)
+
+
 def key_findings(results: pd.DataFrame, metrics: pd.DataFrame) -> dict[str, str]:
     """Named findings (all strings, ready for ``myst_nb.glue``)."""
     out: dict[str, str] = {}
     acc = metrics.groupby(["dataset", "model"], as_index=False)["test_accuracy"].mean()
     lo, hi = acc.loc[acc["test_accuracy"].idxmin()], acc.loc[acc["test_accuracy"].idxmax()]
     out["n_runs"] = str(len(metrics))
+    out["data_caveat"] = data_caveat(sorted(metrics["dataset"].unique()))
     out["n_documents"] = f"{results.groupby('dataset')['instance_id'].nunique().sum():,}"
     out["accuracy_range"] = (f"{_pct(lo['test_accuracy'])} ({_where(lo)}) to "
                              f"{_pct(hi['test_accuracy'])} ({_where(hi)})")

@@ -75,3 +75,12 @@ def test_with_interval_folds_the_interval_into_one_column():
                                                        "-0.25 [-0.30, -0.20]", "–"]
     html = viz.style_verdicts(out).to_html()
     assert "difference [95% interval]" in html
+
+
+def test_data_caveat_names_substitute_and_partial_datasets():
+    from attnlib.report import data_caveat
+
+    text = data_caveat(["imdb", "yahoo-answers-2topic", "yelp-20k"])
+    assert text.startswith("imdb and yelp-20k are each a substitute")
+    assert "yahoo-answers-2topic is a part of the paper's data" in text
+    assert data_caveat(["yelp-full"]) == "every dataset of this build is the paper's own"
