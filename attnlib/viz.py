@@ -54,6 +54,8 @@ def _ranking_color() -> alt.Color:
                      legend=alt.Legend(title="Ranking", orient="bottom"))
 
 
+PANELS_PER_ROW = 2  # per-dataset panels wrap after two: the book's text column is ~730 px
+
 def length_histogram(histogram: pd.DataFrame, item: str, title: str) -> alt.FacetChart:
     """Documents per length bin (from :func:`attnlib.corpus.length_histogram`), one panel
     per dataset, splits stacked."""
@@ -65,7 +67,7 @@ def length_histogram(histogram: pd.DataFrame, item: str, title: str) -> alt.Face
         tooltip=["dataset:N", "split:N", alt.Tooltip("bin_start:Q", format=".0f", title="from"),
                  alt.Tooltip("bin_end:Q", format=".0f", title="to"), "documents:Q"],
     ).properties(width=220, height=150).facet(
-        column=alt.Column("dataset:N", title=None)).resolve_scale(
+        facet=alt.Facet("dataset:N", title=None), columns=PANELS_PER_ROW).resolve_scale(
         x="independent", y="independent").properties(title=title)
 
 
@@ -75,13 +77,15 @@ def training_curves(history: pd.DataFrame) -> alt.FacetChart:
     return alt.Chart(data).mark_line(point=True).encode(
         x=alt.X("epoch:Q", title="epoch", axis=alt.Axis(tickMinStep=1)),
         y=alt.Y("dev_accuracy:Q", title="dev accuracy", scale=alt.Scale(zero=False)),
-        color=alt.Color("model:N", sort=MODEL_ORDER, title="model"),
+        color=alt.Color("model:N", sort=MODEL_ORDER, title="model",
+                        legend=alt.Legend(orient="bottom", columns=6)),
         detail="series:N",
         tooltip=["dataset:N", "model:N", "seed:Q", "epoch:Q",
                  alt.Tooltip("dev_accuracy:Q", format=".3f"),
                  alt.Tooltip("train_loss:Q", format=".3f"), alt.Tooltip("lr:Q", format=".1e")],
     ).properties(width=260, height=180).facet(
-        column=alt.Column("dataset:N", title=None)).resolve_scale(y="independent").properties(
+        facet=alt.Facet("dataset:N", title=None), columns=PANELS_PER_ROW).resolve_scale(
+        y="independent").properties(
         title="Dev accuracy during training (the best epoch's checkpoint is kept)")
 
 
@@ -99,7 +103,8 @@ def delta_js_scatter(sample: pd.DataFrame, model: str) -> alt.FacetChart:
                  alt.Tooltip("delta_js:Q", format=".4f")])
     zero = _reference_rule("y", 0.0)
     return alt.layer(points, zero, data=data).properties(width=230, height=200).facet(
-        column=alt.Column("dataset:N", title=None)).resolve_scale(y="independent").properties(
+        facet=alt.Facet("dataset:N", title=None), columns=PANELS_PER_ROW).resolve_scale(
+        y="independent").properties(
         title=f"{model}: erasing the top item vs a random item (red: ΔJS < 0)")
 
 
@@ -111,8 +116,8 @@ def negative_share_chart(shares: pd.DataFrame) -> alt.FacetChart:
         y=alt.Y("negative_share:Q", title="instances with ΔJS < 0", axis=alt.Axis(format="%")),
         color=alt.Color("model:N", sort=MODEL_ORDER, legend=None),
         tooltip=["dataset:N", "model:N", alt.Tooltip("negative_share:Q", format=".1%"), "n:Q"],
-    ).properties(width=200, height=160).facet(column=alt.Column("dataset:N", title=None)
-                                              ).properties(
+    ).properties(width=200, height=160).facet(facet=alt.Facet("dataset:N", title=None),
+                                              columns=3).properties(
         title="How often erasing the highest-attention item matters less than a random one")
 
 
@@ -132,8 +137,10 @@ def box_chart(stats: pd.DataFrame, value_title: str, title: str,
     whiskers = base.mark_rule().encode(y=y, y2="whisker_high:Q")
     boxes = base.mark_bar(size=16).encode(y="q1:Q", y2="q3:Q")
     medians = base.mark_tick(color="black", size=16, thickness=2).encode(y="median:Q")
+    n_datasets = max(1, data["dataset"].nunique())
+    width = max(88, min(140, 450 // n_datasets))  # five boxes of 16 px fit in 88
     return alt.layer(whiskers, boxes, medians, data=data).properties(
-        width=140, height=130).facet(
+        width=width, height=130).facet(
         row=alt.Row("model:N", sort=MODEL_ORDER, title=None,
                     header=alt.Header(labelAngle=0, labelAlign="left", labelFontWeight="bold")),
         column=alt.Column("dataset:N", title=None)).properties(title=title)
@@ -149,8 +156,10 @@ def never_flip_chart(summary: pd.DataFrame) -> alt.FacetChart:
         color=_ranking_color(),
         tooltip=["dataset:N", "model:N", "Ranking:N",
                  alt.Tooltip("never_flip_share:Q", format=".1%"), "n:Q"],
-    ).properties(width=110, height=130).facet(
-        row=alt.Row("dataset:N", title=None),
+    ).properties(width=85, height=130).facet(
+        row=alt.Row("dataset:N", title=None,  # labels above each row: dataset names are long
+                    header=alt.Header(labelAngle=0, labelOrient="top", labelAnchor="start",
+                                      labelFontWeight="bold")),
         column=alt.Column("model:N", sort=MODEL_ORDER, title=None)).properties(
         title="Instances whose decision survives erasing items one by one until none is left")
 
@@ -177,8 +186,8 @@ def head_to_head_chart(table: pd.DataFrame) -> alt.FacetChart:
                  "n:Q"],
     ).transform_calculate(
         outcome_order="indexof(['attention needs fewer','same number','attention needs more'],"
-                      " datum.outcome)").properties(width=160, height=140).facet(
-        column=alt.Column("dataset:N", title=None), row=alt.Row("comparison:N", title=None)
+                      " datum.outcome)").properties(width=230, height=140).facet(
+        row=alt.Row("dataset:N", title=None), column=alt.Column("comparison:N", title=None)
     ).properties(title="Items to erase before the first flip: attention against the gradient rankings")
 
 
