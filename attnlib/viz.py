@@ -121,6 +121,12 @@ def negative_share_chart(shares: pd.DataFrame) -> alt.FacetChart:
         title="How often erasing the highest-attention item matters less than a random one")
 
 
+def _panel_width(data: pd.DataFrame) -> int:
+    """Panel width for one column per dataset within the book's text column; five boxes
+    or bars of 16 px still fit in the narrowest."""
+    return max(88, min(140, 450 // max(1, data["dataset"].nunique())))
+
+
 def box_chart(stats: pd.DataFrame, value_title: str, title: str,
               models: list[str] | None = None) -> alt.FacetChart:
     """Box plots from precomputed quartiles (:func:`attnlib.summaries.box_stats`): one row
@@ -137,10 +143,8 @@ def box_chart(stats: pd.DataFrame, value_title: str, title: str,
     whiskers = base.mark_rule().encode(y=y, y2="whisker_high:Q")
     boxes = base.mark_bar(size=16).encode(y="q1:Q", y2="q3:Q")
     medians = base.mark_tick(color="black", size=16, thickness=2).encode(y="median:Q")
-    n_datasets = max(1, data["dataset"].nunique())
-    width = max(88, min(140, 450 // n_datasets))  # five boxes of 16 px fit in 88
     return alt.layer(whiskers, boxes, medians, data=data).properties(
-        width=width, height=130).facet(
+        width=_panel_width(data), height=130).facet(
         row=alt.Row("model:N", sort=MODEL_ORDER, title=None,
                     header=alt.Header(labelAngle=0, labelAlign="left", labelFontWeight="bold")),
         column=alt.Column("dataset:N", title=None)).properties(title=title)
@@ -156,11 +160,10 @@ def never_flip_chart(summary: pd.DataFrame) -> alt.FacetChart:
         color=_ranking_color(),
         tooltip=["dataset:N", "model:N", "Ranking:N",
                  alt.Tooltip("never_flip_share:Q", format=".1%"), "n:Q"],
-    ).properties(width=85, height=130).facet(
-        row=alt.Row("dataset:N", title=None,  # labels above each row: dataset names are long
-                    header=alt.Header(labelAngle=0, labelOrient="top", labelAnchor="start",
-                                      labelFontWeight="bold")),
-        column=alt.Column("model:N", sort=MODEL_ORDER, title=None)).properties(
+    ).properties(width=_panel_width(data), height=110).facet(
+        row=alt.Row("model:N", sort=MODEL_ORDER, title=None,
+                    header=alt.Header(labelAngle=0, labelAlign="left", labelFontWeight="bold")),
+        column=alt.Column("dataset:N", title=None)).properties(
         title="Instances whose decision survives erasing items one by one until none is left")
 
 
