@@ -56,6 +56,7 @@ def _ranking_color() -> alt.Color:
 
 PANELS_PER_ROW = 2  # per-dataset panels wrap after two: the book's text column is ~730 px
 
+
 def length_histogram(histogram: pd.DataFrame, item: str, title: str) -> alt.FacetChart:
     """Documents per length bin (from :func:`attnlib.corpus.length_histogram`), one panel
     per dataset, splits stacked."""
@@ -233,7 +234,8 @@ def claims_chart(evaluated: pd.DataFrame, claim: str, statistic: str, reference:
                  "seeds:Q", "documents:Q", "verdict:N"])
     rule = _reference_rule("x", reference)
     return alt.layer(bars, points, rule, data=data).properties(width=260, height=130).facet(
-        facet=alt.Facet("dataset:N", title=None), columns=2).properties(title=statistic)
+        facet=alt.Facet("dataset:N", title=None), columns=PANELS_PER_ROW).properties(
+        title=statistic)
 
 
 def with_interval(table: pd.DataFrame, column: str, fmt: str = "{:.3f}",
