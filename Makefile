@@ -51,9 +51,7 @@ bench: $(VENV)/.installed
 	$(PY) benchmarks/erasure.py $(BENCH_ARGS)
 
 grid: $(VENV)/.installed
-	$(PY) -m attnlib grid --profile paper --datasets imdb yelp-20k amazon-marc-en 20newsgroups
-	$(PY) -m attnlib grid --profile paper --datasets imdb --encoders rnn --seeds 1 2
-	$(PY) -m attnlib grid --profile paper --datasets yahoo-answers-2topic
+	$(PY) -m attnlib grid --plan paper
 	$(PY) -m attnlib publish --profile paper
 
 clean:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from .config import ARCHS, ENCODERS, list_profiles, make_run_config
 from .errors import AttnlibError
+from .plan import list_plans, planned_runs
 from .train import TrainingInterrupted
 
 
@@ -79,7 +80,11 @@ def build_parser() -> argparse.ArgumentParser:
     test.add_argument("--quiet", action="store_true")
 
     grid = sub.add_parser("grid", help="train every missing run of a grid into the run cache")
-    grid.add_argument("--datasets", nargs="+", required=True)
+    which = grid.add_mutually_exclusive_group(required=True)
+    which.add_argument("--datasets", nargs="+")
+    which.add_argument("--plan", choices=list_plans(),
+                       help="every run of a profile's planned grid (attnlib/plan.py); "
+                            "it sets the profile; --archs/--encoders/--seeds are then ignored")
     grid.add_argument("--archs", nargs="+", default=list(ARCHS), choices=ARCHS)
     grid.add_argument("--encoders", nargs="+", default=list(ENCODERS), choices=ENCODERS)
     grid.add_argument("--seeds", nargs="+", type=_seed, default=[0])
@@ -157,22 +162,23 @@ def _cmd_grid(args: argparse.Namespace) -> None:
     from .study import ensure_run
 
     _set_threads(args.threads)
-    for dataset in args.datasets:
-        for seed in args.seeds:
-            for arch in args.archs:
-                for encoder in args.encoders:
-                    config = make_run_config(
-                        args.profile, dataset, arch, encoder, seed,
-                        max_train_docs=args.max_train_docs, max_test_docs=args.max_test_docs,
-                        epochs=args.epochs)
-                    if args.no_tests:
-                        metrics = ensure_trained(config, device=args.device,
-                                                 progress=not args.quiet).metrics
-                    else:
-                        metrics = ensure_run(config, device=args.device,
-                                             progress=not args.quiet).metrics
-                    print(f"{config.label}: test accuracy {metrics['test_accuracy']:.4f} "
-                          f"({run_dir_for(config)})", flush=True)
+    if args.plan is not None:
+        runs = planned_runs(args.plan)
+        profile = args.plan
+    else:
+        runs = [(d, a, e, s) for d in args.datasets for s in args.seeds for a in args.archs
+                for e in args.encoders]
+        profile = args.profile
+    for dataset, arch, encoder, seed in runs:
+        config = make_run_config(profile, dataset, arch, encoder, seed,
+                                 max_train_docs=args.max_train_docs,
+                                 max_test_docs=args.max_test_docs, epochs=args.epochs)
+        if args.no_tests:
+            metrics = ensure_trained(config, device=args.device, progress=not args.quiet).metrics
+        else:
+            metrics = ensure_run(config, device=args.device, progress=not args.quiet).metrics
+        print(f"{config.label}: test accuracy {metrics['test_accuracy']:.4f} "
+              f"({run_dir_for(config)})", flush=True)
 
 
 def _cmd_publish(args: argparse.Namespace) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 from . import paths
 from .atomic import read_json, write_json
 from .config import RunConfig, make_run_config
+from .plan import PLANS, missing_runs, planned_runs, run_label
 from .results import load_results, read_provenance, save_results
 from .suite import SuiteConfig, suite_key
 
@@ -104,8 +105,25 @@ def publish_runs(profile: str, dest: Path, source: Path | None = None,
                                                    ["rnn", "conv", "noenc"].index(e["encoder"]),
                                                    e["seed"]))
     write_json(dest / MANIFEST, {"profile": profile, "runs": runs})
-    (dest / "README.md").write_text(_readme(profile, runs))
+    (dest / "README.md").write_text(_readme(profile, runs) + _missing_section(profile, runs))
     return runs
+
+
+def _missing_section(profile: str, runs: list[dict[str, Any]]) -> str:
+    """The README's list of planned runs that are not published yet (empty if none)."""
+    if profile not in PLANS:
+        return ""
+    planned = planned_runs(profile)
+    missing = missing_runs(profile, [(e["dataset"], e["arch"], e["encoder"], e["seed"])
+                                     for e in runs])
+    if not missing:
+        return f"\nAll {len(planned)} runs of the `{profile}` plan (`attnlib/plan.py`) are published.\n"
+    lines = ["", f"## Not yet published ({len(missing)} of the {len(planned)} planned runs)", "",
+             f"`make grid` (`python -m attnlib grid --plan {profile}`) trains and tests them,",
+             "resuming from saved training states; then `python -m attnlib publish "
+             f"--profile {profile}`.", ""]
+    lines += [f"- {run_label(r)}" for r in missing]
+    return "\n".join(lines) + "\n"
 
 
 def _readme(profile: str, runs: list[dict[str, Any]]) -> str:

@@ -10,6 +10,7 @@ import pandas as pd
 from . import summaries
 from .claims import claim_verdicts, evaluate_claims
 from .data import get_dataset
+from .plan import RunKey, planned_runs, run_label
 
 
 def _pct(x: float) -> str:
@@ -37,6 +38,18 @@ def data_caveat(datasets: list[str]) -> str:
     if not parts:
         return "every dataset of this build is the paper's own"
     return "; ".join(parts)
+
+
+def coverage_note(profile: str, n_runs: int, missing: list[RunKey]) -> str:
+    """How much of the profile's planned grid a build reports (``missing`` from
+    :meth:`attnlib.study.Study.missing_planned_runs`)."""
+    if not missing:
+        return ("this build reports the one run it was asked for" if n_runs == 1
+                else f"this build reports all {n_runs} runs it was asked for")
+    planned = len(planned_runs(profile))
+    return (f"this build reports {n_runs} of the {planned} runs planned for the `{profile}` "
+            f"profile; not yet trained: {_join([run_label(r) for r in missing])}. The "
+            "verdicts rest on the trained runs only")
 
 
 def key_findings(results: pd.DataFrame, metrics: pd.DataFrame) -> dict[str, str]:

@@ -26,6 +26,7 @@ from .data import get_dataset, where_from
 from .errors import DataError, ParameterError, UnknownNameError
 from .explorer import build_explorer_payload
 from .pipeline import ensure_trained, run_dir_for
+from .plan import PLANS, RunKey, missing_runs
 from .publish import read_manifest
 from .results import concat_results, load_results, read_provenance
 from .runs import TrainedRun, load_run
@@ -65,6 +66,14 @@ class Study:
     @property
     def suite(self) -> SuiteConfig:
         return SuiteConfig()
+
+    def missing_planned_runs(self) -> list[RunKey]:
+        """Runs of the profile's plan (:mod:`attnlib.plan`) that this study lacks, when it is
+        the published default study; empty for a study of explicit parameters, which
+        reports exactly what they ask for."""
+        if self.runs is None or self.profile not in PLANS:
+            return []
+        return missing_runs(self.profile, self.runs)
 
     def data(self, dataset: str) -> PreparedData:
         """The prepared data every run of ``dataset`` in this study uses."""

@@ -35,6 +35,9 @@ def test_unknown_dataset_is_one_line_without_traceback():
       "--out", "x"], "expected an integer seed"),
     (["train", "--dataset", "imdb", "--arch", "han", "--encoder", "rnn", "--epochs", "0",
       "--out", "x"], "expected a positive number"),
+    (["grid", "--plan", "smoke"], "invalid choice: 'smoke'"),
+    (["grid", "--plan", "paper", "--datasets", "imdb"], "not allowed with argument"),
+    (["grid"], "one of the arguments --datasets --plan is required"),
 ])
 def test_wrong_options_are_explained(argv, message, capsys):
     with pytest.raises(SystemExit) as exit_info:

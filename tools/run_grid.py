@@ -6,7 +6,8 @@ machine). Every run is trained (resuming if interrupted), tested and given its e
 payload through the cached pipeline; `python -m attnlib publish` then copies finished runs
 to results/paper/.
 
-    python tools/run_grid.py data/grid-queue.txt --worker A
+    python tools/run_grid.py data/grid-queue.txt --write-plan paper   # the planned grid
+    python tools/run_grid.py data/grid-queue.txt --worker A           # one per core
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 import torch
 
 from attnlib.config import make_run_config
+from attnlib.plan import list_plans, planned_runs
 from attnlib.study import ensure_run
 from attnlib.train import TrainingInterrupted
 
@@ -52,10 +54,18 @@ def release(queue: Path, job: str, worker: str) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("queue", type=Path)
-    parser.add_argument("--worker", required=True)
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--worker", help="work through the queue under this name")
+    which.add_argument("--write-plan", choices=list_plans(),
+                       help="write the queue: every run of this profile's plan, in order")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--profile", default="paper")
     args = parser.parse_args()
+    if args.write_plan is not None:
+        runs = planned_runs(args.write_plan)
+        args.queue.write_text("".join(f"{d} {a} {e} {s}\n" for d, a, e, s in runs))
+        print(f"{len(runs)} runs -> {args.queue}")
+        return 0
     torch.set_num_threads(args.threads)
     while (job := claim(args.queue, args.worker)) is not None:
         dataset, arch, encoder, seed = job.split()

@@ -1,0 +1,76 @@
+"""The planned paper grid, and how the published results, their README and the book
+report what of it is still missing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from attnlib.config import ARCHS, ENCODERS
+from attnlib.errors import UnknownNameError
+from attnlib.plan import list_plans, missing_runs, planned_runs, run_label
+from attnlib.report import coverage_note
+from attnlib.study import make_study
+
+ROOT = Path(__file__).resolve().parents[1]
+PAPER = ROOT / "results" / "paper"
+
+
+def test_paper_plan_is_six_models_on_five_datasets_plus_imdb_rnn_seeds():
+    runs = planned_runs("paper")
+    assert len(runs) == len(set(runs)) == 5 * 6 + 2 * 2
+    for dataset in ("imdb", "yelp-20k", "amazon-marc-en", "20newsgroups",
+                    "yahoo-answers-2topic"):
+        assert {(a, e) for d, a, e, s in runs if d == dataset and s == 0} == \
+            {(a, e) for a in ARCHS for e in ENCODERS}
+    assert {(a, s) for d, a, e, s in runs if d == "imdb" and e == "rnn"} == \
+        {(a, s) for a in ARCHS for s in (0, 1, 2)}
+    assert run_label(("imdb", "han", "conv", 0)) == "imdb/HANconv/seed0"
+
+
+def test_unknown_plan_names_the_known_ones():
+    assert list_plans() == ["paper"]
+    with pytest.raises(UnknownNameError, match="paper"):
+        planned_runs("smoke")
+
+
+def test_missing_runs_are_the_plan_minus_what_is_done():
+    done = planned_runs("paper")[:-3]
+    assert missing_runs("paper", done) == planned_runs("paper")[-3:]
+    assert missing_runs("paper", planned_runs("paper")) == []
+
+
+def _published() -> list[tuple[str, str, str, int]]:
+    runs = json.loads((PAPER / "manifest.json").read_text())["runs"]
+    return [(r["dataset"], r["arch"], r["encoder"], int(r["seed"])) for r in runs]
+
+
+def test_committed_results_are_runs_of_the_plan_and_readme_lists_the_rest():
+    published = _published()
+    assert set(published) <= set(planned_runs("paper"))
+    readme = (PAPER / "README.md").read_text()
+    missing = missing_runs("paper", published)
+    if missing:
+        section = readme.split("## Not yet published", 1)[1]
+        assert f"({len(missing)} of the {len(planned_runs('paper'))} planned runs)" in section
+        assert [line[2:] for line in section.splitlines() if line.startswith("- ")] == \
+            [run_label(r) for r in missing]
+    else:
+        assert "## Not yet published" not in readme
+
+
+def test_the_published_study_reports_its_coverage_of_the_plan():
+    study = make_study("paper")
+    missing = study.missing_planned_runs()
+    assert missing == missing_runs("paper", _published())
+    note = coverage_note("paper", len(study.runs or ()), missing)
+    if missing:
+        assert f"{len(_published())} of the 34 runs planned" in note
+        assert all(run_label(r) in note for r in missing)
+    # a study of explicit parameters reports exactly what it asked for
+    explicit = make_study("paper", datasets=["imdb"], archs=["flan"], encoders=["rnn"])
+    assert explicit.missing_planned_runs() == []
+    assert coverage_note("paper", 1, []) == "this build reports the one run it was asked for"
+    assert coverage_note("smoke", 12, []) == "this build reports all 12 runs it was asked for"
