@@ -93,6 +93,10 @@ def _hard_to_flip(df: pd.DataFrame) -> np.ndarray:
 
 
 def _share_judge(threshold: float, above: bool) -> Callable[[float, float, float], Verdict]:
+    """A cell's verdict: holds if the whole 95% interval is on the claimed side of
+    ``threshold``, partly if only the estimate is, does not hold otherwise
+    (:data:`CELL_RULE`)."""
+
     def judge(est: float, low: float, high: float) -> Verdict:
         if np.isnan(est):
             return "not testable"
@@ -104,6 +108,10 @@ def _share_judge(threshold: float, above: bool) -> Callable[[float, float, float
 
     return judge
 
+
+CELL_RULE = ("In each cell a claim holds if its criterion is met, partly holds if only the "
+             "estimate (not the whole 95% interval) is on the claimed side of the threshold, "
+             "and does not hold otherwise.")
 
 CLAIMS: tuple[Claim, ...] = (
     Claim("deltajs_nonnegative", "Erasing the top-attention item usually changes the output "
@@ -117,7 +125,7 @@ CLAIMS: tuple[Claim, ...] = (
           _gap_effect, _share_judge(0.0, above=True)),
     Claim("top_rarely_flips", "Erasing the top-attention item rarely flips a HAN decision.",
           "share of documents whose decision flips when i* is erased",
-          "holds if the whole 95% interval is below 25%; partly if the estimate is",
+          "holds if the whole 95% interval is below 25%",
           _top_flips, _share_judge(0.25, above=False), models="han"),
     Claim("only_random_small", "The 'only the random item flips' cell is small next to "
           "'only the top item flips'.",
