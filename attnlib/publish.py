@@ -15,7 +15,7 @@ from typing import Any
 from . import paths
 from .atomic import read_json, write_json
 from .config import RunConfig, make_run_config
-from .plan import PLANS, missing_runs, planned_runs, run_label
+from .plan import PLANS, RunKey, missing_runs, planned_runs, run_label
 from .results import load_results, read_provenance, save_results
 from .suite import SuiteConfig, suite_key
 
@@ -61,6 +61,11 @@ def read_manifest(dest: Path) -> list[dict[str, Any]]:
     """The published runs of a results folder (empty if none)."""
     path = dest / MANIFEST
     return json.loads(path.read_text())["runs"] if path.exists() else []
+
+
+def run_keys(entries: list[dict[str, Any]]) -> list[RunKey]:
+    """The ``(dataset, arch, encoder, seed)`` key of each manifest entry, in order."""
+    return [(e["dataset"], e["arch"], e["encoder"], int(e["seed"])) for e in entries]
 
 
 def publish_runs(profile: str, dest: Path, source: Path | None = None,
@@ -114,8 +119,7 @@ def _missing_section(profile: str, runs: list[dict[str, Any]]) -> str:
     if profile not in PLANS:
         return ""
     planned = planned_runs(profile)
-    missing = missing_runs(profile, [(e["dataset"], e["arch"], e["encoder"], e["seed"])
-                                     for e in runs])
+    missing = missing_runs(profile, run_keys(runs))
     if not missing:
         return f"\nAll {len(planned)} runs of the `{profile}` plan (`attnlib/plan.py`) are published.\n"
     lines = ["", f"## Not yet published ({len(missing)} of the {len(planned)} planned runs)", "",

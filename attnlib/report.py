@@ -5,12 +5,17 @@ Every value is computed from the results; the sentences only pick words ("most",
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pandas as pd
 
 from . import summaries
 from .claims import claim_verdicts, evaluate_claims
 from .data import get_dataset
-from .plan import RunKey, planned_runs, run_label
+from .plan import planned_runs, run_label
+
+if TYPE_CHECKING:  # a type only: report stays free of the training pipeline
+    from .study import Study
 
 
 def _pct(x: float) -> str:
@@ -40,16 +45,18 @@ def data_caveat(datasets: list[str]) -> str:
     return "; ".join(parts)
 
 
-def coverage_note(profile: str, n_runs: int, missing: list[RunKey]) -> str:
-    """How much of the profile's planned grid a build reports (``missing`` from
-    :meth:`attnlib.study.Study.missing_planned_runs`)."""
+def coverage_note(study: Study) -> str:
+    """How much of its profile's planned grid (:mod:`attnlib.plan`) a study reports; the
+    claims and conclusions chapters glue it next to their verdicts."""
+    n_runs, missing = len(study.run_configs()), study.missing_planned_runs()
     if not missing:
         return ("this build reports the one run it was asked for" if n_runs == 1
                 else f"this build reports all {n_runs} runs it was asked for")
-    planned = len(planned_runs(profile))
-    return (f"this build reports {n_runs} of the {planned} runs planned for the `{profile}` "
-            f"profile; not yet trained: {_join([run_label(r) for r in missing])}. The "
-            "verdicts rest on the trained runs only")
+    planned = len(planned_runs(study.profile))
+    return (f"this build reports {n_runs} of the {planned} runs planned for the "
+            f"`{study.profile}` profile; not yet trained: "
+            f"{_join([run_label(r) for r in missing])}. The verdicts rest on the trained "
+            "runs only")
 
 
 def key_findings(results: pd.DataFrame, metrics: pd.DataFrame) -> dict[str, str]:

@@ -27,7 +27,7 @@ from .errors import DataError, ParameterError, UnknownNameError
 from .explorer import build_explorer_payload
 from .pipeline import ensure_trained, run_dir_for
 from .plan import PLANS, RunKey, missing_runs
-from .publish import read_manifest
+from .publish import read_manifest, run_keys
 from .results import concat_results, load_results, read_provenance
 from .runs import TrainedRun, load_run
 from .suite import SuiteConfig, ensure_erasure_results, suite_key
@@ -156,7 +156,7 @@ def make_study(
     published = read_manifest(root) if root is not None else []
     if published and datasets is None and archs is None and encoders is None and seeds is None:
         # the default study of a profile with published results is exactly those runs
-        runs = tuple((e["dataset"], e["arch"], e["encoder"], int(e["seed"])) for e in published)
+        runs = tuple(run_keys(published))
         return Study(profile, tuple(dict.fromkeys(r[0] for r in runs)),
                      tuple(dict.fromkeys(r[1] for r in runs)),
                      tuple(dict.fromkeys(r[2] for r in runs)),

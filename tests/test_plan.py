@@ -3,7 +3,6 @@ report what of it is still missing."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
@@ -11,6 +10,7 @@ import pytest
 from attnlib.config import ARCHS, ENCODERS
 from attnlib.errors import UnknownNameError
 from attnlib.plan import list_plans, missing_runs, planned_runs, run_label
+from attnlib.publish import read_manifest, run_keys
 from attnlib.report import coverage_note
 from attnlib.study import make_study
 
@@ -43,8 +43,7 @@ def test_missing_runs_are_the_plan_minus_what_is_done():
 
 
 def _published() -> list[tuple[str, str, str, int]]:
-    runs = json.loads((PAPER / "manifest.json").read_text())["runs"]
-    return [(r["dataset"], r["arch"], r["encoder"], int(r["seed"])) for r in runs]
+    return run_keys(read_manifest(PAPER))
 
 
 def test_committed_results_are_runs_of_the_plan_and_readme_lists_the_rest():
@@ -65,12 +64,13 @@ def test_the_published_study_reports_its_coverage_of_the_plan():
     study = make_study("paper")
     missing = study.missing_planned_runs()
     assert missing == missing_runs("paper", _published())
-    note = coverage_note("paper", len(study.runs or ()), missing)
+    note = coverage_note(study)
     if missing:
         assert f"{len(_published())} of the 34 runs planned" in note
         assert all(run_label(r) in note for r in missing)
     # a study of explicit parameters reports exactly what it asked for
     explicit = make_study("paper", datasets=["imdb"], archs=["flan"], encoders=["rnn"])
     assert explicit.missing_planned_runs() == []
-    assert coverage_note("paper", 1, []) == "this build reports the one run it was asked for"
-    assert coverage_note("smoke", 12, []) == "this build reports all 12 runs it was asked for"
+    assert coverage_note(explicit) == "this build reports the one run it was asked for"
+    two = make_study("smoke", datasets=["imdb"], archs=["han", "flan"], encoders=["rnn"])
+    assert coverage_note(two) == "this build reports all 2 runs it was asked for"

@@ -11,7 +11,7 @@ import pytest
 
 from attnlib import paths, study as study_module
 from attnlib.plan import missing_runs, planned_runs
-from attnlib.publish import PUBLISHED_FILES, publish_runs, read_manifest
+from attnlib.publish import PUBLISHED_FILES, publish_runs, read_manifest, run_keys
 from attnlib.study import load_study, make_study
 
 from .conftest import requires_imdb
@@ -73,8 +73,7 @@ def test_committed_paper_results_build_the_conclusions_without_training(tmp_path
     assert not (tmp_path / "empty-run-cache").exists()  # nothing was trained
     # the limits section says how much of the planned grid the published book covers
     executed = (tmp_path / "conclusions.ipynb").read_text()
-    missing = missing_runs("paper", [(r["dataset"], r["arch"], r["encoder"], int(r["seed"]))
-                                     for r in runs])
+    missing = missing_runs("paper", run_keys(runs))
     expected = (f"reports {len(runs)} of the {len(planned_runs('paper'))} runs planned"
                 if missing else f"reports all {len(runs)} runs")
     assert expected in executed
