@@ -68,6 +68,8 @@ def test_the_published_study_reports_its_coverage_of_the_plan():
     if missing:
         assert f"{len(_published())} of the 34 runs planned" in note
         assert all(run_label(r) in note for r in missing)
+    else:
+        assert note == "this build reports all 34 runs planned for the `paper` profile"
     # a study of explicit parameters reports exactly what it asked for
     explicit = make_study("paper", datasets=["imdb"], archs=["flan"], encoders=["rnn"])
     assert explicit.missing_planned_runs() == []
