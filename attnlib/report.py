@@ -12,7 +12,7 @@ import pandas as pd
 from . import summaries
 from .claims import claim_verdicts, evaluate_claims
 from .data import get_dataset
-from .plan import PLANS, planned_runs, run_label
+from .plan import planned_runs, run_label
 
 if TYPE_CHECKING:  # a type only: report stays free of the training pipeline
     from .study import Study
@@ -49,7 +49,7 @@ def coverage_note(study: Study) -> str:
     """How much of its profile's planned grid (:mod:`attnlib.plan`) a study reports; the
     claims and conclusions chapters glue it next to their verdicts."""
     n_runs, missing = len(study.run_configs()), study.missing_planned_runs()
-    if not missing and study.runs is not None and study.profile in PLANS:
+    if not missing and study.follows_plan:
         return (f"this build reports all {len(planned_runs(study.profile))} runs planned for "
                 f"the `{study.profile}` profile")
     if not missing:

@@ -67,13 +67,16 @@ class Study:
     def suite(self) -> SuiteConfig:
         return SuiteConfig()
 
+    @property
+    def follows_plan(self) -> bool:
+        """Whether this is the published default study of a profile with a plan
+        (:mod:`attnlib.plan`), rather than a study of explicit parameters."""
+        return self.runs is not None and self.profile in PLANS
+
     def missing_planned_runs(self) -> list[RunKey]:
-        """Runs of the profile's plan (:mod:`attnlib.plan`) that this study lacks, when it is
-        the published default study; empty for a study of explicit parameters, which
-        reports exactly what they ask for."""
-        if self.runs is None or self.profile not in PLANS:
-            return []
-        return missing_runs(self.profile, self.runs)
+        """Runs of the profile's plan that this study lacks, when it :attr:`follows_plan`;
+        empty for a study of explicit parameters, which reports exactly what they ask for."""
+        return missing_runs(self.profile, self.runs or ()) if self.follows_plan else []
 
     def data(self, dataset: str) -> PreparedData:
         """The prepared data every run of ``dataset`` in this study uses."""
