@@ -56,3 +56,77 @@ def hierarchical_bootstrap_ci(
     alpha = (1 - level) / 2
     return (float(statistic(np.concatenate(clean))), float(np.quantile(stats, alpha)),
             float(np.quantile(stats, 1 - alpha)))
+
+
+Reduce = Callable[[np.ndarray, np.ndarray], float]  # (sums (C,), counts (C,)) -> statistic
+
+
+def mean_of_first(sums: np.ndarray, counts: np.ndarray) -> float:
+    """The mean of column 0 over the documents where it is defined."""
+    return float(sums[0] / counts[0]) if counts[0] > 0 else float("nan")
+
+
+class CrossedBootstrap:
+    """A bootstrap over training seeds and test documents as *crossed* factors: every
+    seed's model is tested on the same documents, so one replicate draws seeds with
+    replacement and, independently, one set of documents with replacement that every
+    drawn seed shares. (Resampling documents within each seed separately, as a nested
+    bootstrap does, would treat the seeds' shared documents as independent and understate
+    the document variance.)
+
+    The draws are made once per (seeds, documents) cell and reused for every statistic
+    of that cell, so statistics of one cell are resampled alike. With one seed this is the
+    ordinary document bootstrap.
+
+    Args:
+        n_seeds: S, the number of training seeds.
+        n_docs: D, the number of test documents (shared by all seeds).
+        n_boot: B, the number of replicates.
+        seed: the random seed of the draws.
+    """
+
+    def __init__(self, n_seeds: int, n_docs: int, n_boot: int = 1000, seed: int = 0) -> None:
+        rng = np.random.default_rng(seed)
+        self.n_seeds, self.n_docs, self.n_boot = n_seeds, n_docs, n_boot
+        picks = rng.integers(0, n_docs, size=(n_boot, n_docs)) if n_docs else \
+            np.zeros((n_boot, 0), int)
+        offsets = picks + (np.arange(n_boot) * n_docs)[:, None]
+        # (B, D) how often each document is drawn in each replicate
+        self.doc_weights = np.bincount(offsets.ravel(), minlength=n_boot * n_docs).reshape(
+            n_boot, n_docs).astype(np.float32)
+        seed_picks = rng.integers(0, n_seeds, size=(n_boot, n_seeds))
+        self.seed_weights = np.stack([np.bincount(row, minlength=n_seeds) for row in seed_picks]
+                                     ).astype(np.float32)  # (B, S)
+
+    def interval(self, values: np.ndarray, reduce: Reduce = mean_of_first,
+                 level: float = 0.95) -> tuple[float, float, float]:
+        """(estimate, low, high) of ``reduce`` over ``values``.
+
+        values: (S, D, C) per seed, document and column; NaN marks a document that a
+        column leaves out. ``reduce`` receives the weighted column sums and counts of
+        the defined entries, (C,) each, and returns the statistic (NaN if undefined).
+        The interval is the percentile interval of the replicates that are defined.
+        """
+        values = np.asarray(values, dtype=float)
+        if values.ndim != 3 or values.shape[:2] != (self.n_seeds, self.n_docs):
+            raise ValueError(f"values must be (seeds={self.n_seeds}, docs={self.n_docs}, "
+                             f"columns), got {values.shape}")
+        defined = ~np.isnan(values)
+        x = np.where(defined, values, 0.0)
+        estimate = reduce(x.sum(axis=(0, 1)), defined.sum(axis=(0, 1)).astype(float))
+        if np.isnan(estimate):
+            return (float("nan"), float("nan"), float("nan"))
+        # (B, C): sum over seeds of seed weight x (document weights @ values of that seed)
+        sums = np.zeros((self.n_boot, x.shape[2]))
+        counts = np.zeros((self.n_boot, x.shape[2]))
+        for s in range(self.n_seeds):
+            w = self.seed_weights[:, s:s + 1].astype(float)
+            sums += w * (self.doc_weights @ x[s].astype(np.float32))
+            counts += w * (self.doc_weights @ defined[s].astype(np.float32))
+        stats = np.array([reduce(s, c) for s, c in zip(sums, counts)])
+        stats = stats[~np.isnan(stats)]
+        if len(stats) == 0:
+            return (float(estimate), float("nan"), float("nan"))
+        alpha = (1 - level) / 2
+        return (float(estimate), float(np.quantile(stats, alpha)),
+                float(np.quantile(stats, 1 - alpha)))

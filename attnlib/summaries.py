@@ -68,54 +68,79 @@ def flip_table_2x2(df: pd.DataFrame, dataset: str, model: str,
 
 
 def fraction_to_flip_summary(df: pd.DataFrame) -> pd.DataFrame:
-    """Per dataset x model x ranking: quartiles of the fraction of items removed at the
-    first flip (flipping instances only), the removed attention mass, and the share of
-    instances that never flip. Random orders are pooled over their seeds."""
-    multi = _multi(df).assign(never=lambda d: d["first_flip_k"].isna())
+    """Per dataset x model x ranking: how documents end under the multi-weight test
+    (shares of :data:`attnlib.bias_class.OUTCOMES`), and quartiles of the fraction of
+    items removed at the first flip over the flips *before full erasure* (a flip at
+    k = n only says the decision differs from the bias class; see
+    :mod:`attnlib.bias_class`). ``median_with_full`` is the paper's median, which counts
+    flips at k = n too. Random orders are pooled over their seeds."""
+    multi = _multi(df)
+    before = (multi["first_flip_k"] < multi["n_items"]).fillna(False).astype(bool)
+    multi = multi.assign(never=multi["first_flip_k"].isna(), before=before,
+                         full_only=(multi["first_flip_k"] == multi["n_items"]).fillna(False),
+                         frac_before=multi["first_flip_fraction"].where(before),
+                         k_before=multi["first_flip_k"].astype("Float64").where(before))
     grouped = multi.groupby([*KEYS, "ranking"], observed=True)
     out = grouped.agg(
-        n=("never", "size"), never_flip_share=("never", "mean"),
-        q1=("first_flip_fraction", lambda s: s.dropna().quantile(0.25)),
-        median=("first_flip_fraction", "median"),
-        q3=("first_flip_fraction", lambda s: s.dropna().quantile(0.75)),
-        median_items=("first_flip_k", "median"),
+        n=("never", "size"), before_full_share=("before", "mean"),
+        full_only_share=("full_only", "mean"), never_flip_share=("never", "mean"),
+        q1=("frac_before", lambda s: s.dropna().quantile(0.25)),
+        median=("frac_before", "median"),
+        q3=("frac_before", lambda s: s.dropna().quantile(0.75)),
+        median_items=("k_before", "median"),
+        median_with_full=("first_flip_fraction", "median"),
         median_removed_mass=("removed_attention_mass", "median"),
     ).reset_index()
     return out
+
+
+def _censored_k(multi: pd.DataFrame) -> pd.Series:
+    """first_flip_k, with flips at full erasure and no flips as infinity."""
+    k = multi["first_flip_k"].astype("Float64")
+    k = k.where(k < multi["n_items"])
+    return k.fillna(np.inf).astype(float)
 
 
 def head_to_head(df: pd.DataFrame, ranking: str = "attention",
                  other: str = "gradient") -> pd.DataFrame:
     """Per instance, does ``ranking`` reach a flip with fewer items than ``other``?
 
-    An instance where only one of the two ever flips is a win for that one; instances
-    where neither flips are dropped. Random orders use their first seed.
+    Only flips before full erasure count (at k = n every ranking has erased the same
+    items). An instance where only one of the two flips before full erasure is a win for
+    that one; instances where neither does are dropped, and their share of all instances
+    is ``excluded``. Random orders use their first seed.
     """
     multi = _multi(df)
     multi = multi[multi["ranking"].isin([ranking, other])]
     first_seed = multi.groupby("ranking", observed=True)["seed"].transform("min")
     multi = multi[multi["seed"].isna() | (multi["seed"] == first_seed)]
+    multi = multi.assign(k_censored=_censored_k(multi))
     wide = multi.pivot_table(index=[*KEYS, "instance_id"], columns="ranking",
-                             values="first_flip_k", aggfunc="first", dropna=False)
+                             values="k_censored", aggfunc="first", dropna=False)
     wide = wide.reset_index()
-    a = wide[ranking].astype("Float64")
-    b = wide[other].astype("Float64")
-    inf = float("inf")
-    a_, b_ = a.fillna(inf).astype(float), b.fillna(inf).astype(float)
+    a_, b_ = wide[ranking].astype(float), wide[other].astype(float)
     keep = np.isfinite(a_) | np.isfinite(b_)
-    wide = wide[keep].assign(win=(a_ < b_)[keep], tie=(a_ == b_)[keep], loss=(a_ > b_)[keep])
-    out = wide.groupby(KEYS, observed=True).agg(
-        n=("win", "size"), win=("win", "mean"), tie=("tie", "mean"),
-        loss=("loss", "mean")).reset_index()
+    wide = wide.assign(kept=keep, win=(a_ < b_) & keep, tie=(a_ == b_) & keep,
+                       loss=(a_ > b_) & keep)
+    grouped = wide.groupby(KEYS, observed=True)
+    out = grouped.agg(documents=("kept", "size"), n=("kept", "sum"), win=("win", "sum"),
+                      tie=("tie", "sum"), loss=("loss", "sum")).reset_index()
+    for column in ("win", "tie", "loss"):
+        out[column] = np.where(out["n"] > 0, out[column] / out["n"].clip(lower=1), np.nan)
+    out["excluded"] = 1 - out["n"] / out["documents"]
     out.insert(2, "comparison", f"{ranking} vs {other}")
     return out
 
 
-def box_stats(df: pd.DataFrame, value: str = "first_flip_fraction") -> pd.DataFrame:
+def box_stats(df: pd.DataFrame, value: str = "first_flip_fraction",
+              before_full_only: bool = True) -> pd.DataFrame:
     """Tukey box-plot statistics of ``value`` per dataset x model x ranking (multi-weight
-    rows with a value only): q1, median, q3 and whiskers at the furthest points within
-    1.5 IQR, so charts need not embed every instance."""
+    rows with a value only; by default only flips before full erasure): q1, median, q3
+    and whiskers at the furthest points within 1.5 IQR, so charts need not embed every
+    instance."""
     multi = _multi(df).dropna(subset=[value])
+    if before_full_only:
+        multi = multi[(multi["first_flip_k"] < multi["n_items"]).fillna(False).astype(bool)]
 
     def stats(s: pd.Series) -> pd.Series:
         x = s.to_numpy(dtype=float)
