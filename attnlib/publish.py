@@ -110,8 +110,34 @@ def publish_runs(profile: str, dest: Path, source: Path | None = None,
                                                    ["rnn", "conv", "noenc"].index(e["encoder"]),
                                                    e["seed"]))
     write_json(dest / MANIFEST, {"profile": profile, "runs": runs})
-    (dest / "README.md").write_text(_readme(profile, runs) + _missing_section(profile, runs))
+    write_readme(profile, dest)
     return runs
+
+
+def write_readme(profile: str, dest: Path) -> Path:
+    """``dest/README.md``: the published runs, the baselines and the missing planned runs."""
+    runs = read_manifest(dest)
+    path = dest / "README.md"
+    path.write_text(_readme(profile, runs) + _baselines_section(dest)
+                    + _missing_section(profile, runs))
+    return path
+
+
+def _baselines_section(dest: Path) -> str:
+    from .baseline import read_published_baselines
+
+    baselines = sorted(read_published_baselines(dest).values(), key=lambda b: b.dataset)
+    if not baselines:
+        return ""
+    lines = ["", "## Baselines", "",
+             "`baselines.json`: on the same train / dev / test documents as the models, "
+             "always predicting the training set's majority class, and tf-idf (words and word "
+             "pairs, sublinear tf) with logistic regression, its C picked on dev.", "",
+             "| dataset | majority class | tf-idf + logistic regression | C | features |",
+             "|---|---|---|---|---|"]
+    lines += [f"| {b.dataset} | {100 * b.majority_accuracy:.2f}% | "
+              f"{100 * b.tfidf_accuracy:.2f}% | {b.c:g} | {b.n_features:,} |" for b in baselines]
+    return "\n".join(lines) + "\n"
 
 
 def _missing_section(profile: str, runs: list[dict[str, Any]]) -> str:
@@ -152,3 +178,22 @@ def _readme(profile: str, runs: list[dict[str, Any]]) -> str:
             f"{e['train_seconds'] / 60:.0f} min | {e['n_train']:,} / {e['n_test']:,} | "
             f"{e['device']} |")
     return "\n".join(lines) + "\n"
+
+
+def publish_baselines(profile: str, dest: Path) -> Path:
+    """Compute (or reuse from the cache) the tf-idf and majority baselines of every
+    dataset in ``dest``'s manifest and write ``dest/baselines.json``, so that the book
+    can show them without preprocessing the full datasets."""
+    from .baseline import ensure_baseline, write_published_baselines
+    from .corpus import prepare_data
+
+    datasets = dict.fromkeys(e["dataset"] for e in read_manifest(dest))
+    results = []
+    for dataset in datasets:
+        config = make_run_config(profile, dataset, "flan", "rnn", 0).data
+        results.append(ensure_baseline(prepare_data(config)))
+        print(f"{dataset}: majority {results[-1].majority_accuracy:.3f}, tf-idf + logistic "
+              f"regression {results[-1].tfidf_accuracy:.3f}")
+    path = write_published_baselines(dest, results)
+    write_readme(profile, dest)
+    return path

@@ -20,6 +20,7 @@ import pandas as pd
 
 from . import paths
 from .atomic import read_json, write_json
+from .baseline import data_hash, ensure_baseline, model_checks, read_published_baselines
 from .corpus import PreparedData, prepare_data
 from .config import ARCHS, ENCODERS, RunConfig, list_profiles, make_run_config
 from .data import get_dataset, where_from
@@ -274,6 +275,10 @@ class StudyRecords:
                 "seed": r.config.train.seed, "test_accuracy": m["test_accuracy"],
                 "dev_accuracy": m["dev_accuracy"], "majority_baseline": m["majority_baseline"],
                 "epochs": m["epochs"], "best_epoch": m["best_epoch"],
+                "max_epochs": r.config.train.max_epochs,
+                # stopped by the cap while dev accuracy was still at its best: not converged
+                "stopped_at_cap": (m["epochs"] >= r.config.train.max_epochs
+                                   and m["best_epoch"] >= m["epochs"] - 1),
                 "train_minutes": m["train_seconds"] / 60, "n_train": m["n_train"],
                 "n_test": m["n_test"], "device": m["provenance"]["device"],
                 "source": r.source, "run": r.config.hash,
@@ -287,6 +292,31 @@ class StudyRecords:
 
     def results(self) -> pd.DataFrame:
         return concat_results([r.results for r in self.runs])
+
+    def baselines(self) -> pd.DataFrame:
+        """Per dataset: the majority-class and tf-idf + logistic-regression test
+        accuracies (:mod:`attnlib.baseline`) on the documents the study's models see;
+        read from the published ``baselines.json`` when it matches, computed (and
+        cached) from the prepared data otherwise."""
+        root = published_root(self.study.profile)
+        published = read_published_baselines(root) if root is not None else {}
+        rows = []
+        for dataset in dict.fromkeys(r.config.data.dataset for r in self.runs):
+            config = next(r.config.data for r in self.runs if r.config.data.dataset == dataset)
+            result = published.get(data_hash(config)) or ensure_baseline(
+                prepare_data(config, progress=False))
+            rows.append(result.to_dict())
+        return pd.DataFrame(rows)
+
+    def model_checks(self) -> pd.DataFrame:
+        """Every run beside its baselines, with ``learned`` (:func:`attnlib.baseline.
+        model_checks`)."""
+        return model_checks(self.metrics_table(), self.baselines())
+
+    def weak_runs(self) -> list[str]:
+        """Config hashes of the runs that did not clearly learn their task."""
+        checks = self.model_checks()
+        return checks.loc[~checks["learned"], "run"].tolist()
 
     def run(self, dataset: str, model: str, seed: int | None = None) -> RunRecord:
         for r in self.runs:
