@@ -12,7 +12,7 @@ import pandas as pd
 from . import summaries
 from .claims import claim_verdicts, evaluate_claims
 from .data import get_dataset
-from .plan import planned_runs, run_label
+from .plan import describe_runs, planned_runs
 
 if TYPE_CHECKING:  # a type only: report stays free of the training pipeline
     from .study import Study
@@ -57,18 +57,40 @@ def coverage_note(study: Study) -> str:
                 else f"this build reports all {n_runs} runs it was asked for")
     planned = len(planned_runs(study.profile))
     return (f"this build reports {n_runs} of the {planned} runs planned for the "
-            f"`{study.profile}` profile; not yet trained: "
-            f"{_join([run_label(r) for r in missing])}. The verdicts rest on the trained "
-            "runs only")
+            f"`{study.profile}` profile; not yet trained: {describe_runs(missing)}. The "
+            "verdicts rest on the trained runs only")
 
 
-def key_findings(results: pd.DataFrame, metrics: pd.DataFrame) -> dict[str, str]:
-    """Named findings (all strings, ready for ``myst_nb.glue``)."""
+def weak_model_note(checks: pd.DataFrame) -> str:
+    """One paragraph for every chapter that reports models: which runs did not clearly
+    learn their task (:func:`attnlib.baseline.model_checks`), or that all did."""
+    weak = checks[~checks["learned"]]
+    if weak.empty:
+        return (f"**Model check:** all {len(checks)} models of this build clearly beat their "
+                "baselines (the majority class and tf-idf + logistic regression; the rule is "
+                "in the models chapter).")
+    names = [f"{r.model} on {r.dataset} (seed {r.seed}: {_pct(r.test_accuracy)} against a "
+             f"bar of {_pct(r.bar)})" for r in weak.itertuples()]
+    return (f"**Model check: {len(weak)} of {len(checks)} models did not clearly learn their "
+            f"task:** {_join(names)}. Their results are shown, but a model that has not "
+            "learned its task flips for reasons that have little to do with attention; the "
+            "claims chapter leaves them out of its verdicts.")
+
+
+def key_findings(results: pd.DataFrame, metrics: pd.DataFrame,
+                 exclude_runs: list[str] | tuple[str, ...] = ()) -> dict[str, str]:
+    """Named findings (all strings, ready for ``myst_nb.glue``); the claim verdicts
+    leave out the runs in ``exclude_runs`` (models that did not learn their task)."""
     out: dict[str, str] = {}
     acc = metrics.groupby(["dataset", "model"], as_index=False)["test_accuracy"].mean()
     lo, hi = acc.loc[acc["test_accuracy"].idxmin()], acc.loc[acc["test_accuracy"].idxmax()]
     out["n_runs"] = str(len(metrics))
     out["data_caveat"] = data_caveat(sorted(metrics["dataset"].unique()))
+    seeds = metrics.groupby(["dataset", "model"])["seed"].nunique().value_counts().sort_index()
+    out["seed_coverage"] = ", ".join(
+        f"{count} of the {int(seeds.sum())} dataset × model cells "
+        f"{'has' if count == 1 else 'have'} {n} training seed{'s' if n > 1 else ''}"
+        for n, count in seeds.items())
     out["n_documents"] = f"{results.groupby('dataset')['instance_id'].nunique().sum():,}"
     out["accuracy_range"] = (f"{_pct(lo['test_accuracy'])} ({_where(lo)}) to "
                              f"{_pct(hi['test_accuracy'])} ({_where(hi)})")
@@ -101,9 +123,20 @@ def key_findings(results: pd.DataFrame, metrics: pd.DataFrame) -> dict[str, str]
         f"{names[r]} {medians[r]:.2f}" for r in names if r in medians.index)
     order = sorted((r for r in names if r in medians.index), key=lambda r: medians[r])
     out["fastest_ranking"] = names[order[0]] if order else "none"
-    never = summary[summary["ranking"] == "attention"]["never_flip_share"]
-    out["never_flip_attention"] = (f"{_pct(float(never.min()))} to {_pct(float(never.max()))}"
-                                   if len(never) else "n/a")
+    att = summary[summary["ranking"] == "attention"]
+    if len(att):
+        before, full = att["before_full_share"], att["full_only_share"]
+        never = att["never_flip_share"]
+        out["never_flip_attention"] = (
+            f"between {_pct(float(before.min()))} and {_pct(float(before.max()))} of documents "
+            "flipped before their last item was erased. Of the rest, "
+            f"{_pct(float(full.min()))} to {_pct(float(full.max()))} of all documents flipped "
+            "only at full erasure and "
+            f"{_pct(float(never.min()))} to {_pct(float(never.max()))} never flipped. Both "
+            "outcomes are fixed by the output bias rather than by the ranking: with every item "
+            "erased, only the bias is left")
+    else:
+        out["never_flip_attention"] = "no multi-weight results were computed"
 
     duel = summaries.head_to_head(results, "attention", "gradient")
     weights = duel["n"] / duel["n"].sum()
@@ -112,7 +145,7 @@ def key_findings(results: pd.DataFrame, metrics: pd.DataFrame) -> dict[str, str]
     out["gradient_duel"] = (f"the gradient ranking needed fewer items than attention for "
                             f"{_pct(loss)} of documents and more for {_pct(win)}")
 
-    verdicts = claim_verdicts(evaluate_claims(results, n_boot=300))
+    verdicts = claim_verdicts(evaluate_claims(results, n_boot=300, exclude_runs=exclude_runs))
     out["interpretation"] = _interpretation(verdicts)
     counts = verdicts["verdict"].value_counts()
     out["claims_summary"] = (f"{int(counts.get('holds', 0))} of {len(verdicts)} claims hold in "
@@ -159,7 +192,31 @@ def _interpretation(verdicts: pd.DataFrame) -> str:
         parts.append("The gradient-based rankings did not find decisive sets faster than "
                      "attention on these runs.")
     if supported("many_hard_to_flip"):
-        parts.append("And many decisions survived the erasure of half or more of the items "
-                     "attention ranked first, or never flipped at all "
+        parts.append("And many decisions that full erasure is sure to flip survived the "
+                     "erasure of the first half of the items attention ranked highest "
                      f"({cells('many_hard_to_flip')} cells).")
     return " ".join(parts)
+
+
+def departures_table(described: list[dict[str, object]]) -> pd.DataFrame:
+    """Every departure of this build's data and preprocessing from the paper's, with its
+    reason and, where it can be measured, its size on this build's data. ``described``
+    holds :func:`attnlib.corpus.describe_data` of each dataset."""
+    rows = []
+    for d in described:
+        spec = get_dataset(str(d["dataset"]))
+        if spec.status != "genuine":
+            rows.append({"dataset": spec.id, "departure": f"data: {spec.status}",
+                         "why": spec.note, "measured": f"{d['train']:,} train / "
+                         f"{d['test']:,} test documents, {d['classes']} classes"})
+        rows.append({
+            "dataset": spec.id, "departure": "sentence splitter: spaCy's rule-based "
+            "sentencizer, not the paper's dependency parse (en_core_web_sm)",
+            "why": "no statistical spaCy model can be installed offline; the rules split on "
+                   "punctuation, the parser also on syntax",
+            "measured": f"{d['avg sentences']:.1f} sentences (HAN items) per "
+                        "document on average"})
+        if spec.lr_note:
+            rows.append({"dataset": spec.id, "departure": f"learning rate {spec.paper_lr:g}",
+                         "why": spec.lr_note, "measured": "see the training curves"})
+    return pd.DataFrame(rows, columns=["dataset", "departure", "why", "measured"])

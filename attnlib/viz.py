@@ -215,10 +215,11 @@ VERDICT_COLORS = {"holds": "#2d6a2d", "partly": "#d9a400", "does not hold": "#c0
                   "not testable": "#999999"}
 
 
-def claims_chart(evaluated: pd.DataFrame, claim: str, statistic: str, reference: float
-                 ) -> alt.FacetChart:
+def claims_chart(evaluated: pd.DataFrame, claim: str, statistic: str,
+                 references: list[float] | float) -> alt.FacetChart:
     """Estimates with 95% intervals of one claim's statistic per dataset and model; the
-    dashed rule marks the criterion's threshold."""
+    dashed rules mark the criterion's threshold and the minimum meaningful effect
+    around it."""
     data = evaluated[evaluated["claim"] == claim]
     color = alt.Color("verdict:N", title="verdict",
                       scale=alt.Scale(domain=list(VERDICT_COLORS),
@@ -231,11 +232,44 @@ def claims_chart(evaluated: pd.DataFrame, claim: str, statistic: str, reference:
         x="estimate:Q", color=color,
         tooltip=["dataset:N", "model:N", alt.Tooltip("estimate:Q", format=".3f"),
                  alt.Tooltip("ci_low:Q", format=".3f"), alt.Tooltip("ci_high:Q", format=".3f"),
-                 "seeds:Q", "documents:Q", "verdict:N"])
-    rule = _reference_rule("x", reference)
-    return alt.layer(bars, points, rule, data=data).properties(width=260, height=130).facet(
+                 alt.Tooltip("ties:Q", format=".1%"), "seeds:Q", "documents:Q", "verdict:N"])
+    values = references if isinstance(references, list) else [references]
+    rules = [_reference_rule("x", v) for v in values]
+    return alt.layer(bars, points, *rules, data=data).properties(width=260, height=130).facet(
         facet=alt.Facet("dataset:N", title=None), columns=PANELS_PER_ROW).properties(
         title=statistic)
+
+
+OUTCOME_COLORS = {"flips before full erasure": "#4c78a8",
+                  "flips only at full erasure": "#f58518",
+                  "never flips (bias class)": "#bab0ac"}
+
+
+def outcome_chart(shares: pd.DataFrame, ranking: str = "attention") -> alt.FacetChart:
+    """How each document's multi-weight test ends under one ranking, per model and
+    dataset (:func:`attnlib.bias_class.outcome_shares`): a flip before full erasure (the
+    ranking mattered), a flip only at full erasure, or no flip at all. The last two are
+    set by the output bias, not by the ranking."""
+    data = shares[shares["ranking"] == ranking].rename(
+        columns={"never flips": "never flips (bias class)"})
+    order = list(OUTCOME_COLORS)
+    long = data.melt(id_vars=["dataset", "model", "n"], value_vars=order, var_name="outcome",
+                     value_name="share")
+    long["outcome_order"] = long["outcome"].map(order.index)
+    return alt.Chart(long).mark_bar().encode(
+        y=alt.Y("model:N", sort=MODEL_ORDER, title=None),
+        x=alt.X("share:Q", stack="normalize", title="share of documents",
+                axis=alt.Axis(format="%")),
+        color=alt.Color("outcome:N", sort=order, title=None,
+                        scale=alt.Scale(domain=order, range=list(OUTCOME_COLORS.values())),
+                        legend=alt.Legend(orient="bottom", columns=1)),
+        order=alt.Order("outcome_order:Q"),
+        tooltip=["dataset:N", "model:N", "outcome:N", alt.Tooltip("share:Q", format=".1%"),
+                 "n:Q"],
+    ).properties(width=230, height=120).facet(
+        facet=alt.Facet("dataset:N", title=None), columns=PANELS_PER_ROW).properties(
+        title=f"How the erasure ends under the {RANKING_LABELS.get(ranking, ranking).lower()} "
+              "ranking")
 
 
 def with_interval(table: pd.DataFrame, column: str, fmt: str = "{:.3f}",

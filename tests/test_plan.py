@@ -9,7 +9,7 @@ import pytest
 
 from attnlib.config import ARCHS, ENCODERS
 from attnlib.errors import UnknownNameError
-from attnlib.plan import list_plans, missing_runs, planned_runs, run_label
+from attnlib.plan import describe_runs, list_plans, missing_runs, planned_runs, run_label
 from attnlib.publish import read_manifest, run_keys
 from attnlib.report import coverage_note
 from attnlib.study import make_study
@@ -18,16 +18,24 @@ ROOT = Path(__file__).resolve().parents[1]
 PAPER = ROOT / "results" / "paper"
 
 
-def test_paper_plan_is_six_models_on_five_datasets_plus_imdb_rnn_seeds():
+def test_paper_plan_is_six_models_on_five_datasets_with_three_seeds():
     runs = planned_runs("paper")
-    assert len(runs) == len(set(runs)) == 5 * 6 + 2 * 2
+    assert len(runs) == len(set(runs)) == 5 * 6 * 3
     for dataset in ("imdb", "yelp-20k", "amazon-marc-en", "20newsgroups",
                     "yahoo-answers-2topic"):
-        assert {(a, e) for d, a, e, s in runs if d == dataset and s == 0} == \
-            {(a, e) for a in ARCHS for e in ENCODERS}
-    assert {(a, s) for d, a, e, s in runs if d == "imdb" and e == "rnn"} == \
-        {(a, s) for a in ARCHS for s in (0, 1, 2)}
+        assert {(a, e, s) for d, a, e, s in runs if d == dataset} == \
+            {(a, e, s) for a in ARCHS for e in ENCODERS for s in (0, 1, 2)}
+    # seed 0 of every cell (and the IMDB rnn seeds) come before the other seeds
+    first = runs[:34]
+    assert all(s == 0 or (d == "imdb" and e == "rnn") for d, a, e, s in first)
     assert run_label(("imdb", "han", "conv", 0)) == "imdb/HANconv/seed0"
+
+
+def test_missing_runs_are_described_by_dataset_and_seeds():
+    runs = [("yelp-20k", a, e, s) for a in ARCHS for e in ENCODERS for s in (1, 2)]
+    runs += [("imdb", "han", "conv", 2), ("imdb", "flan", "noenc", 2)]
+    assert describe_runs(runs) == ("seeds 1 and 2 of all six models on yelp-20k; "
+                                   "seed 2 of HANconv and FLANnoenc on imdb")
 
 
 def test_unknown_plan_names_the_known_ones():
@@ -65,11 +73,12 @@ def test_the_published_study_reports_its_coverage_of_the_plan():
     missing = study.missing_planned_runs()
     assert missing == missing_runs("paper", _published())
     note = coverage_note(study)
+    planned = len(planned_runs("paper"))
     if missing:
-        assert f"{len(_published())} of the 34 runs planned" in note
-        assert all(run_label(r) in note for r in missing)
+        assert f"{len(_published())} of the {planned} runs planned" in note
+        assert describe_runs(missing) in note
     else:
-        assert note == "this build reports all 34 runs planned for the `paper` profile"
+        assert note == f"this build reports all {planned} runs planned for the `paper` profile"
     # a study of explicit parameters reports exactly what it asked for
     explicit = make_study("paper", datasets=["imdb"], archs=["flan"], encoders=["rnn"])
     assert explicit.missing_planned_runs() == []

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from attnlib import claims, summaries, viz
+from attnlib import bias_class, claims, summaries, viz
 
 from .test_results import _frame
 
@@ -29,7 +29,7 @@ def test_faceted_layered_charts_split_every_layer_by_panel():
         "scatter": viz.delta_js_scatter(summaries.scatter_sample(df), "HANrnn"),
         "box": viz.box_chart(summaries.box_stats(df), "fraction", "t"),
         "claims": viz.claims_chart(claims.evaluate_claims(df, n_boot=50), "deltajs_nonnegative",
-                                   "s", 0.5),
+                                   "s", [0.5, 0.6]),
     }
     for name, chart in charts.items():
         spec = chart.to_dict()
@@ -47,7 +47,8 @@ def test_every_chart_serialises():
     for chart in (viz.length_histogram(hist, "tokens", "t"), viz.training_curves(history),
                   viz.negative_share_chart(summaries.negative_delta_js_share(df)),
                   viz.never_flip_chart(summaries.fraction_to_flip_summary(df)),
-                  viz.head_to_head_chart(summaries.head_to_head(df))):
+                  viz.head_to_head_chart(summaries.head_to_head(df)),
+                  viz.outcome_chart(bias_class.outcome_shares(df))):
         assert chart.to_json()
     assert np.isfinite(len(viz.style_verdicts(claims.claim_verdicts(
         claims.evaluate_claims(df, n_boot=20))).to_html()))
@@ -77,10 +78,11 @@ def test_with_interval_folds_the_interval_into_one_column():
     assert "difference [95% interval]" in html
 
 
-def test_data_caveat_names_substitute_and_partial_datasets():
+def test_data_caveat_names_substitute_datasets():
     from attnlib.report import data_caveat
 
     text = data_caveat(["imdb", "yahoo-answers-2topic", "yelp-20k"])
-    assert text.startswith("imdb and yelp-20k are each a substitute")
-    assert "yahoo-answers-2topic is a part of the paper's data" in text
+    assert text == ("imdb, yahoo-answers-2topic and yelp-20k are each a substitute for the "
+                    "paper's data")
+    assert data_caveat(["yelp-20k"]) == "yelp-20k is a substitute for the paper's data"
     assert data_caveat(["yelp-full"]) == "every dataset of this build is the paper's own"

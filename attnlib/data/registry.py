@@ -154,9 +154,10 @@ for _spec in (
         id="yahoo-answers-2topic",
         title="Yahoo! Answers, 2 of the 10 topics (Zhang et al. 2015 sample)",
         classes=YAHOO_TOPICS[:2],
-        status="partial",
-        note="Genuine Yahoo! Answers questions and best answers, but only 2 of the 10 "
-        "topics and 4k/418 documents.",
+        status="substitute",
+        note="Genuine Yahoo! Answers questions and best answers, but a 2-class subset of "
+        "Zhang et al.'s public sample, not the paper's 10-topic set built from the Webscope "
+        "dump, with 4k/418 documents: a two-topic stand-in.",
         paper_preset="yahoo",
         provenance_url="https://github.com/vicrudakov/adaptive_supervised_ml (data/yahoo)",
         mirror_sha256={
