@@ -253,6 +253,11 @@ def _aligned(per_seed: list[pd.DataFrame], instances: pd.Index) -> tuple[np.ndar
     return cube, columns
 
 
+EVALUATED_COLUMNS = ["claim", "dataset", "model", "statistic", "estimate", "ci_low", "ci_high",
+                     "threshold", "min_effect", "ties", "seeds", "documents", "left_out",
+                     "verdict"]
+
+
 def evaluate_claims(results: pd.DataFrame, n_boot: int = 1000, seed: int = 0,
                     exclude_runs: Iterable[str] = ()) -> pd.DataFrame:
     """One row per claim x dataset x model: estimate, 95% interval, threshold and minimum
@@ -288,7 +293,7 @@ def evaluate_claims(results: pd.DataFrame, n_boot: int = 1000, seed: int = 0,
                          "seeds": len(by_seed), "documents": int(used.sum()),
                          "left_out": float(1 - used.mean()) if len(used) else np.nan,
                          "verdict": claim.judge(est, low, high)})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=EVALUATED_COLUMNS)
 
 
 def _overall(verdicts: pd.Series) -> tuple[str, int, int, int, int]:

@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 TARGETS = {("imdb", "HANrnn"): 0.88, ("imdb", "FLANrnn"): 0.88}
 
 
@@ -66,7 +67,65 @@ def _page(dataset: str, profile: str, results: Path, runs: list[dict]) -> str:
     lines += ["", "Train time is the wall time of the optimisation steps (not the dev evaluations) "
               "on the project's 2-core CPU machine, usually sharing it with a second training "
               "job (one torch thread each); it excludes preprocessing and the final test pass."]
+    lines += _seeds(dataset, profile, runs) + _baselines(dataset, results)
+    lines += _convergence(results, runs)
     return "\n".join(lines) + "\n"
+
+
+def _seeds(dataset: str, profile: str, runs: list[dict]) -> list[str]:
+    """Training seeds per model against the plan, with the spread of test accuracy."""
+    from attnlib.plan import PLANS, planned_runs
+
+    planned = [r for r in planned_runs(profile) if r[0] == dataset] if profile in PLANS else []
+    lines = ["", "## Seeds per model", "",
+             "| model | seeds published | seeds planned | mean test accuracy | range |",
+             "|---|---|---|---|---|"]
+    for model in dict.fromkeys(r["model"] for r in runs):
+        accs = [r["test_accuracy"] for r in runs if r["model"] == model]
+        n_planned = sum(1 for d, a, e, s in planned if f"{a.upper()}{e}" == model)
+        lines.append(f"| {model} | {len(accs)} | {n_planned or '–'} | "
+                     f"{100 * sum(accs) / len(accs):.2f}% | "
+                     f"{100 * min(accs):.2f}–{100 * max(accs):.2f}% |")
+    return lines
+
+
+def _baselines(dataset: str, results: Path) -> list[str]:
+    path = results / "baselines.json"
+    if not path.exists():
+        return []
+    found = [b for b in json.loads(path.read_text())["baselines"] if b["dataset"] == dataset]
+    if not found:
+        return []
+    b = found[0]
+    return ["", "## Baselines", "",
+            "On the same train / dev / test documents (`results/" + results.name
+            + "/baselines.json`): always the training set's majority class "
+            f"**{100 * b['majority_accuracy']:.2f}%**; tf-idf (words and word pairs) with "
+            f"logistic regression, C = {b['c']:g} picked on dev, "
+            f"**{100 * b['tfidf_accuracy']:.2f}%**."]
+
+
+def _convergence(results: Path, runs: list[dict]) -> list[str]:
+    """Runs stopped by the epoch cap while dev accuracy was still at its best, and runs
+    whose learning rate had been halved to almost nothing (ReduceLROnPlateau reacting to
+    the noise of a small dev set)."""
+    lines = ["", "## Convergence", "",
+             "| model | seed | epochs / cap | best epoch | final learning rate | note |",
+             "|---|---|---|---|---|---|"]
+    for r in runs:
+        config = json.loads((results / r["path"] / "config.json").read_text())
+        metrics = json.loads((results / r["path"] / "metrics.json").read_text())
+        history = json.loads((results / r["path"] / "history.json").read_text())
+        cap, epochs, best = config["train"]["max_epochs"], metrics["epochs"], metrics["best_epoch"]
+        final_lr = history[-1]["lr"] if history else float("nan")
+        notes = []
+        if epochs >= cap and best >= epochs - 1:
+            notes.append("stopped by the epoch cap while still improving")
+        if final_lr < config["train"]["lr"] / 100:
+            notes.append("learning rate halved below 1% of its start")
+        lines.append(f"| {r['model']} | {r['seed']} | {epochs} / {cap} | {best} | "
+                     f"{final_lr:.1e} | {'; '.join(notes)} |")
+    return lines
 
 
 if __name__ == "__main__":
