@@ -12,6 +12,7 @@ import json
 import tarfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from attnlib import paths
@@ -42,6 +43,21 @@ def test_registry_lists_mirror_and_paper_datasets():
     # from another Yahoo corpus than the paper's 10-topic set
     assert {get_dataset(n).status for n in MIRROR_IDS} == {"substitute"}
     assert get_dataset("yahoo-answers-2topic").status == "substitute"
+
+
+@requires_imdb
+def test_imdb_ratings_reads_the_imdb_files_with_rating_classes():
+    """The 8-class stand-in for the paper's 10-class IMDB: the mirror's rating histogram
+    (its README: test 1:5022, 2:2302, 3:2541, 4:2635, 7:2307, 8:2850, 9:2344, 10:4999)."""
+    spec = get_dataset("imdb-ratings")
+    assert spec.n_classes == 8 and spec.status == "substitute"
+    assert locate_split("imdb-ratings", "test") == locate_split("imdb", "test")
+    docs = load_documents("imdb-ratings", "test")
+    counts = np.bincount([d.label for d in docs], minlength=8)
+    assert counts.tolist() == [5022, 2302, 2541, 2635, 2307, 2850, 2344, 4999]
+    binary = load_documents("imdb", "test")
+    assert [d.text for d in docs[:50]] == [d.text for d in binary[:50]]
+    assert all((d.label >= 4) == bool(b.label) for d, b in zip(docs, binary))
 
 
 def test_unknown_dataset_lists_the_valid_ids():

@@ -18,11 +18,11 @@ ROOT = Path(__file__).resolve().parents[1]
 PAPER = ROOT / "results" / "paper"
 
 
-def test_paper_plan_is_six_models_on_five_datasets_with_three_seeds():
+def test_paper_plan_is_six_models_on_six_datasets_with_three_seeds():
     runs = planned_runs("paper")
-    assert len(runs) == len(set(runs)) == 5 * 6 * 3
+    assert len(runs) == len(set(runs)) == 6 * 6 * 3
     for dataset in ("imdb", "yelp-20k", "amazon-marc-en", "20newsgroups",
-                    "yahoo-answers-2topic"):
+                    "yahoo-answers-2topic", "imdb-ratings"):
         assert {(a, e, s) for d, a, e, s in runs if d == dataset} == \
             {(a, e, s) for a in ARCHS for e in ENCODERS for s in (0, 1, 2)}
     # seed 0 of every cell (and the IMDB rnn seeds) come before the other seeds

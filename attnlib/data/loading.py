@@ -28,6 +28,8 @@ class Document:
 
 def where_from(spec: DatasetSpec) -> Origin:
     """Where :func:`load_documents` would read ``spec`` from, without reading it."""
+    if spec.files_of:
+        return where_from(get_dataset(spec.files_of))
     mirror = paths.mirror_dir()
     if mirror and all((mirror / spec.id / f"{s}.jsonl.gz").exists() for s in SPLITS):
         return "mirror"
@@ -46,6 +48,8 @@ def locate_split(dataset_id: str, split: str) -> Path:
     spec = get_dataset(dataset_id)
     if split not in SPLITS:
         raise DataError(f"unknown split {split!r}; use one of {SPLITS}")
+    if spec.files_of:
+        return locate_split(spec.files_of, split)
     mirror = paths.mirror_dir()
     if mirror is not None:
         candidate = mirror / spec.id / f"{split}.jsonl.gz"
@@ -91,9 +95,15 @@ def load_documents(dataset_id: str, split: str, limit: int | None = None) -> lis
     docs: list[Document] = []
     try:
         for line_no, row in iter_jsonl_gz(path):
-            text, label = row.get("text"), row.get("label")
+            text, label = row.get("text"), row.get(spec.label_field)
             if not isinstance(text, str) or not isinstance(label, int) or isinstance(label, bool):
-                raise DataError(f"{path} line {line_no}: needs a string 'text' and an int 'label'")
+                raise DataError(f"{path} line {line_no}: needs a string 'text' and an int "
+                                f"'{spec.label_field}'")
+            if spec.label_values:
+                if label not in spec.label_values:
+                    raise DataError(f"{path} line {line_no}: {spec.label_field} {label} is not "
+                                    f"one of {list(spec.label_values)}")
+                label = spec.label_values.index(label)
             if not 0 <= label < spec.n_classes:
                 raise DataError(
                     f"{path} line {line_no}: label {label} outside 0..{spec.n_classes - 1}"

@@ -52,6 +52,11 @@ class DatasetSpec:
         paper_lr: a learning rate replacing the preset's in the ``paper`` profile, for a
             substitute so much smaller than the paper's data that the preset cannot train
             on it; ``lr_note`` says why.
+        files_of: another dataset whose files (mirror or download) this one reads, with
+            its own labels.
+        label_field: the record field that holds the class.
+        label_values: when set, the class index is the position of the record's
+            ``label_field`` value in this tuple (e.g. star ratings to classes).
     """
 
     id: str
@@ -67,6 +72,9 @@ class DatasetSpec:
     sizes: tuple[int, int] | None = None
     paper_lr: float | None = None
     lr_note: str = ""
+    files_of: str | None = None
+    label_field: str = "label"
+    label_values: tuple[int, ...] = ()
 
     @property
     def n_classes(self) -> int:
@@ -112,6 +120,23 @@ for _spec in (
             "test": "ab1d32f30b16b8a934f7965272adbbe2415f302a54e44738a742b6b5afa373f5",
         },
         sizes=(25_000, 25_000),
+    ),
+    DatasetSpec(
+        id="imdb-ratings",
+        title="IMDB movie reviews by star rating (aclImdb, 8 rating classes)",
+        classes=("1/10", "2/10", "3/10", "4/10", "7/10", "8/10", "9/10", "10/10"),
+        status="substitute",
+        note="The aclImdb reviews of `imdb`, classed by their 1-10 star rating (1-4 and "
+        "7-10 occur): closer to the paper's 10-class IMDB ratings corpus (Diao et al. 2014) "
+        "than the binary labels, but not that corpus, and with no middle ratings.",
+        paper_preset="imdb",
+        cleaner="html",
+        provenance_url="https://ai.stanford.edu/~amaas/data/sentiment/ (rating in each "
+        "file name)",
+        sizes=(25_000, 25_000),
+        files_of="imdb",
+        label_field="rating",
+        label_values=(1, 2, 3, 4, 7, 8, 9, 10),
     ),
     DatasetSpec(
         id="yelp-20k",
