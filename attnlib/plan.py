@@ -75,7 +75,7 @@ def describe_runs(runs: Iterable[RunKey]) -> str:
     for (dataset, model), seeds in seeds_of.items():
         by_dataset.setdefault(dataset, {}).setdefault(tuple(sorted(seeds)), []).append(model)
     all_models = len(ARCHS) * len(ENCODERS)
-    parts = []
+    phrases: dict[str, list[str]] = {}  # "seeds 1 and 2 of all six models" -> datasets
     for dataset, groups in by_dataset.items():
         for missing, models in groups.items():
             seed_words = (f"seed {missing[0]}" if len(missing) == 1 else "seeds "
@@ -83,8 +83,10 @@ def describe_runs(runs: Iterable[RunKey]) -> str:
             who = ("all six models" if len(models) == all_models else
                    models[0] if len(models) == 1 else
                    ", ".join(models[:-1]) + f" and {models[-1]}")
-            parts.append(f"{seed_words} of {who} on {dataset}")
-    return "; ".join(parts)
+            phrases.setdefault(f"{seed_words} of {who}", []).append(dataset)
+    return "; ".join(f"{phrase} on " + (datasets[0] if len(datasets) == 1 else
+                                         ", ".join(datasets[:-1]) + f" and {datasets[-1]}")
+                     for phrase, datasets in phrases.items())
 
 
 def run_label(run: RunKey) -> str:

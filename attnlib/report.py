@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from . import summaries
-from .claims import claim_verdicts, evaluate_claims
+from .claims import claim_verdicts, encoder_effect, evaluate_claims
 from .data import get_dataset
 from .plan import describe_runs, planned_runs
 
@@ -86,11 +86,7 @@ def key_findings(results: pd.DataFrame, metrics: pd.DataFrame,
     lo, hi = acc.loc[acc["test_accuracy"].idxmin()], acc.loc[acc["test_accuracy"].idxmax()]
     out["n_runs"] = str(len(metrics))
     out["data_caveat"] = data_caveat(sorted(metrics["dataset"].unique()))
-    seeds = metrics.groupby(["dataset", "model"])["seed"].nunique().value_counts().sort_index()
-    out["seed_coverage"] = ", ".join(
-        f"{count} of the {int(seeds.sum())} dataset × model cells "
-        f"{'has' if count == 1 else 'have'} {n} training seed{'s' if n > 1 else ''}"
-        for n, count in seeds.items())
+    out["seed_coverage"] = _seed_sentence(metrics)
     out["n_documents"] = f"{results.groupby('dataset')['instance_id'].nunique().sum():,}"
     out["accuracy_range"] = (f"{_pct(lo['test_accuracy'])} ({_where(lo)}) to "
                              f"{_pct(hi['test_accuracy'])} ({_where(hi)})")
@@ -142,8 +138,11 @@ def key_findings(results: pd.DataFrame, metrics: pd.DataFrame,
     weights = duel["n"] / duel["n"].sum()
     loss = float((duel["loss"] * weights).sum())
     win = float((duel["win"] * weights).sum())
-    out["gradient_duel"] = (f"the gradient ranking needed fewer items than attention for "
-                            f"{_pct(loss)} of documents and more for {_pct(win)}")
+    out["gradient_duel"] = (f"of the documents that either ranking flips before full erasure, "
+                            f"the gradient ranking needed fewer items than attention for "
+                            f"{_pct(loss)} and more for {_pct(win)}")
+    out["encoder_effect"] = _encoder_sentence(
+        encoder_effect(results, n_boot=200, exclude_runs=exclude_runs))
 
     verdicts = claim_verdicts(evaluate_claims(results, n_boot=300, exclude_runs=exclude_runs))
     out["interpretation"] = _interpretation(verdicts)
@@ -154,6 +153,43 @@ def key_findings(results: pd.DataFrame, metrics: pd.DataFrame,
     out["claims_holding"] = _claim_list(verdicts, "holds")
     out["claims_failing"] = _claim_list(verdicts, "does not hold")
     return out
+
+
+_NUMBERS = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five"}
+
+
+def _seed_sentence(metrics: pd.DataFrame) -> str:
+    """``28 of the 30 dataset × model cells have one training seed and 2 have three``."""
+    seeds = metrics.groupby(["dataset", "model"])["seed"].nunique().value_counts()
+    seeds = seeds.sort_values(ascending=False)
+    total = int(seeds.sum())
+    parts = []
+    for i, (n, count) in enumerate(seeds.items()):
+        word = _NUMBERS.get(int(n), str(n))
+        noun = "training seed" if n == 1 else "training seeds"
+        if i == 0:
+            verb = "has" if count == 1 else "have"
+            parts.append(f"{count} of the {total} dataset × model cells {verb} {word} {noun}"
+                         if count < total else f"every one of the {total} dataset × model "
+                         f"cells has {word} {noun}")
+        else:
+            parts.append(f"{count} {'has' if count == 1 else 'have'} {word}")
+    return _join(parts) if parts else "no runs"
+
+
+def _encoder_sentence(effect: pd.DataFrame) -> str:
+    """How many paired encoder comparisons read each way."""
+    if effect.empty:
+        return "this build has fewer than two encoders per architecture to compare"
+    parts = []
+    for comparison, rows in effect.groupby("comparison", sort=False):
+        a = str(comparison).split(" − ")[0]
+        b = str(comparison).split(" − ")[1]
+        larger = int(rows["reading"].str.contains("larger").sum())
+        smaller = int(rows["reading"].str.contains("smaller").sum())
+        parts.append(f"{a} needed a larger fraction than {b} in {larger} of {len(rows)} "
+                     f"dataset × architecture comparisons and a smaller one in {smaller}")
+    return "; ".join(parts)
 
 
 def _claim_list(verdicts: pd.DataFrame, verdict: str) -> str:
@@ -177,9 +213,9 @@ def _interpretation(verdicts: pd.DataFrame) -> str:
     parts = []
     if supported("deltajs_nonnegative"):
         parts.append("Attention weights carry some information about what the model uses: "
-                     "erasing the highest-weighted item moved the output at least as much as "
-                     f"a random item for most documents (the claim holds in "
-                     f"{cells('deltajs_nonnegative')} cells).")
+                     "erasing the highest-weighted item moved the output more than a random "
+                     "item for most of the documents where the two erasures differed (the "
+                     f"claim holds in {cells('deltajs_nonnegative')} cells).")
     else:
         parts.append("On these data the highest-weighted item was not reliably more "
                      "important than a random one.")
