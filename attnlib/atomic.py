@@ -47,3 +47,24 @@ def write_json(path: str | os.PathLike[str], obj: Any) -> None:
 
 def read_json(path: str | os.PathLike[str]) -> Any:
     return json.loads(Path(path).read_text())
+
+
+def check_output_file(path: str | os.PathLike[str]) -> None:
+    """Fail at once, with the fix, if a file cannot be written at ``path``: it names a
+    folder, a folder on its way is a file, or the nearest existing folder is read-only.
+    Called before long work whose result would otherwise be lost at the end."""
+    from .errors import ParameterError
+
+    target = Path(path)
+    if target.is_dir():
+        raise ParameterError(f"{target} is a folder; give the path of a file to write, for "
+                             f"example {target / 'erasure.parquet'}")
+    for parent in target.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise ParameterError(f"cannot write {target}: {parent} is a file, not a "
+                                     "folder; choose another output path")
+            if not os.access(parent, os.W_OK | os.X_OK):
+                raise ParameterError(f"cannot write {target}: {parent} is not writable; "
+                                     "choose another output path")
+            return

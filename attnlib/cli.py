@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .config import ARCHS, ENCODERS, list_profiles, make_run_config
-from .errors import AttnlibError
+from .errors import MAX_SEED, AttnlibError
 from .plan import list_plans, planned_runs
 from .train import TrainingInterrupted
 
@@ -30,9 +30,12 @@ def _positive_int(text: str) -> int:
 
 def _seed(text: str) -> int:
     try:
-        return int(text)
+        value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected an integer seed, got {text!r}") from None
+    if not 0 <= value <= MAX_SEED:
+        raise argparse.ArgumentTypeError(f"a seed must be between 0 and 2**63 - 1, got {value}")
+    return value
 
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
@@ -109,8 +112,9 @@ def _cmd_data_list() -> None:
         train, test = spec.sizes or ("?", "?")
         print(f"{name:22} {spec.status:11} {spec.n_classes:>7} {train:>9,} {test:>8,}  "
               f"{where_from(spec):11} {spec.title}")
-    print("\norigin: mirror = $ATTNLIB_DATA_MIRROR, download-cache = downloaded earlier, "
-          "download = fetched on first use, unavailable = set the mirror")
+    print("\norigin: mirror = $ATTNLIB_DATA_MIRROR, damaged-mirror = a mirror file fails its "
+          "checksum (copy it again), download-cache = downloaded earlier, download = fetched "
+          "on first use, unavailable = set the mirror")
 
 
 def _cmd_data_fetch(dataset: str) -> None:
@@ -216,7 +220,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AttnlibError as exc:
         print(f"attnlib: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `attnlib ... | head`: the reader left; end quietly
+        _silence_stdout()
+        return 0
+    except OSError as exc:  # a full disk, a read-only folder, a path that is a file...
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"attnlib: error: {exc.strerror or exc}{where}; check the path and free space",
+              file=sys.stderr)
+        return 2
     return 0
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so that Python's exit flush cannot fail again."""
+    import os
+
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -13,7 +13,7 @@ from typing import Any
 
 from ._version import __version__
 from .data.registry import get_dataset
-from .errors import ParameterError, UnknownNameError, check_type
+from .errors import ParameterError, UnknownNameError, check_seed, check_type
 
 ARCHS = ("han", "flan")
 ENCODERS = ("rnn", "conv", "noenc")
@@ -133,6 +133,7 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         _check_fields(self)
+        check_seed("seed", self.seed)
         for name in ("max_epochs", "patience", "token_cap", "batch_size"):
             if getattr(self, name) < 1:
                 raise ParameterError(f"{name} must be positive, got {getattr(self, name)}")

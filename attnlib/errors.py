@@ -56,3 +56,14 @@ def check_type(name: str, value: object, expected: type | tuple[type, ...]) -> N
         raise ParameterError(
             f"{name} must be {names}, got {type(value).__name__} {value!r}"
         )
+
+
+MAX_SEED = 2**63 - 1  # seeds are stored in Int64 columns and fed to numpy and torch
+
+
+def check_seed(name: str, value: object) -> None:
+    """Raise :class:`ParameterError` unless ``value`` is an int in ``0..MAX_SEED``."""
+    check_type(name, value, int)
+    assert isinstance(value, int)
+    if not 0 <= value <= MAX_SEED:
+        raise ParameterError(f"{name} must be between 0 and 2**63 - 1, got {value}")

@@ -15,6 +15,7 @@ from typing import Any
 from . import paths
 from .atomic import read_json, write_json
 from .config import RunConfig, make_run_config
+from .errors import DataError
 from .plan import PLANS, RunKey, missing_runs, planned_runs, run_label
 from .results import load_results, read_provenance, save_results
 from .suite import SuiteConfig, suite_key
@@ -60,12 +61,30 @@ def _finished_runs(profile: str, root: Path, configs: list[RunConfig] | None = N
 def read_manifest(dest: Path) -> list[dict[str, Any]]:
     """The published runs of a results folder (empty if none)."""
     path = dest / MANIFEST
-    return json.loads(path.read_text())["runs"] if path.exists() else []
+    if not path.exists():
+        return []
+    try:
+        runs = json.loads(path.read_text())["runs"]
+        if not isinstance(runs, list) or not all(isinstance(e, dict) for e in runs):
+            raise TypeError("'runs' is not a list of objects")
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as error:
+        raise DataError(f"{path} is damaged ({error}); restore it with `git checkout -- {path}` "
+                        "or rewrite it with `python -m attnlib publish`") from error
+    return runs
 
 
 def run_keys(entries: list[dict[str, Any]]) -> list[RunKey]:
     """The ``(dataset, arch, encoder, seed)`` key of each manifest entry, in order."""
-    return [(e["dataset"], e["arch"], e["encoder"], int(e["seed"])) for e in entries]
+    keys = []
+    for i, e in enumerate(entries):
+        try:
+            keys.append((str(e["dataset"]), str(e["arch"]), str(e["encoder"]),
+                         int(e["seed"])))
+        except (KeyError, TypeError, ValueError) as error:
+            raise DataError(f"entry {i} of the published manifest ({e.get('path', '?')}) lacks "
+                            f"a valid {error}; restore manifest.json with `git checkout` or "
+                            "rewrite it with `python -m attnlib publish`") from error
+    return keys
 
 
 def publish_runs(profile: str, dest: Path, source: Path | None = None,

@@ -79,13 +79,16 @@ def to_schema(columns: dict[str, Any]) -> pd.DataFrame:
 
 
 def save_results(df: pd.DataFrame, path: str | Path, provenance: dict[str, Any]) -> Path:
-    """Validate and write ``df`` atomically as zstd-compressed Parquet with provenance.
+    """Validate and write ``df`` atomically as zstd-compressed Parquet with provenance
+    (without its creation time, so that identical results give identical bytes).
 
     Float columns are stored at float32 precision (about 7 significant digits; the signs
     of Delta JS and every comparison the book makes are unaffected), which makes the
     files about a third smaller.
     """
     df = validate(df).copy()
+    # no creation time: identical runs give byte-identical files, comparable by checksum
+    provenance = {k: v for k, v in provenance.items() if k != "created"}
     floats = [c for c, t in SCHEMA.items() if t == "Float64"]
     for column in floats:
         df[column] = df[column].astype("Float32").astype("Float64")
@@ -101,12 +104,47 @@ def save_results(df: pd.DataFrame, path: str | Path, provenance: dict[str, Any])
     return path
 
 
+def _damaged(path: str | Path, error: Exception) -> ResultSchemaError:
+    first = str(error).splitlines()[0] if str(error) else type(error).__name__
+    return ResultSchemaError(f"{path} is damaged or not a Parquet file ({first}); restore it "
+                             "(`git checkout` for published results) or re-run `attnlib test`")
+
+
 def read_provenance(path: str | Path) -> dict[str, Any]:
     """The provenance stored with a results file (schema version, config hash, ...)."""
-    meta = pq.read_schema(path).metadata or {}
+    try:
+        meta = pq.read_schema(path).metadata or {}
+    except (OSError, ValueError, pa.ArrowException) as error:
+        raise _damaged(path, error) from error
     if _META_KEY not in meta:
         raise ResultSchemaError(f"{path} has no attnlib metadata; not an attnlib results file")
-    return json.loads(meta[_META_KEY])
+    try:
+        value = json.loads(meta[_META_KEY])
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise _damaged(path, error) from error
+    if not isinstance(value, dict):
+        raise ResultSchemaError(f"{path} has unreadable attnlib metadata; re-run `attnlib test`")
+    return value
+
+
+_ARROW_KINDS = {"Int64": pa.types.is_integer, "Float64": pa.types.is_floating,
+                "string": lambda t: pa.types.is_string(t) or pa.types.is_large_string(t)
+                or pa.types.is_dictionary(t), "boolean": pa.types.is_boolean}
+
+
+def _check_stored_types(schema: pa.Schema, path: str | Path) -> None:
+    """Reject a column stored with the wrong kind of type before pandas converts it (a
+    number column stored as text would otherwise fail deep inside the conversion)."""
+    bad = []
+    for name, kind in SCHEMA.items():
+        if name not in schema.names:
+            continue
+        arrow_type = schema.field(name).type
+        if not (pa.types.is_null(arrow_type) or _ARROW_KINDS[kind](arrow_type)):
+            bad.append(f"{name} is stored as {arrow_type}, expected {kind}")
+    if bad:
+        raise ResultSchemaError(f"{path} has wrong column types: {'; '.join(bad)}; it was not "
+                                "written by attnlib or was altered: re-run `attnlib test`")
 
 
 def load_results(path: str | Path) -> pd.DataFrame:
@@ -118,8 +156,12 @@ def load_results(path: str | Path) -> pd.DataFrame:
     if provenance.get("schema_version") != SCHEMA_VERSION:
         raise ResultSchemaError(f"{path} has schema version {provenance.get('schema_version')}"
                                 f", this attnlib reads version {SCHEMA_VERSION}; re-run the tests")
-    df = validate(pq.read_table(path).to_pandas(types_mapper=pd.ArrowDtype).pipe(_to_numpy),
-                  str(path))
+    try:
+        table = pq.read_table(path)
+    except (OSError, ValueError, pa.ArrowException) as error:
+        raise _damaged(path, error) from error
+    _check_stored_types(table.schema, path)
+    df = validate(table.to_pandas(types_mapper=pd.ArrowDtype).pipe(_to_numpy), str(path))
     df.attrs["provenance"] = provenance
     return df
 

@@ -13,10 +13,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from .atomic import read_json
 from .config import RunConfig
 from .corpus import PreparedData, prepare_data
-from .errors import DataError
+from .errors import AttnlibError, DataError
+from .integrity import damaged, load_torch_file, read_run_json, sha256_of, verify_checksums
 from .models import AttentionClassifier, build_model
 from .train import CONFIG_FILE, METRICS_FILE, MODEL_FILE, VOCAB_FILE, resolve_device
 
@@ -33,11 +33,19 @@ class TrainedRun:
     @cached_property
     def data(self) -> PreparedData:
         data = prepare_data(self.config.data, progress=False)
-        saved = read_json(self.directory / VOCAB_FILE)
+        saved = read_run_json(self.directory / VOCAB_FILE)
         if list(data.vocab.itos) != saved:
             raise DataError(f"the cached vocabulary of {self.config.data.dataset} differs from "
-                            f"the one {self.directory} was trained with; delete data/cache")
+                            f"{self.directory / VOCAB_FILE}, the one this run was trained "
+                            "with: delete the preprocessing cache (data/cache/"
+                            f"{self.config.data.dataset}) so that it is rebuilt, or retrain")
         return data
+
+    @property
+    def model_sha256(self) -> str:
+        """SHA-256 of the run's ``model.pt`` (verified against ``metrics.json`` on load)."""
+        return self.metrics.get("checksums", {}).get(MODEL_FILE) or sha256_of(
+            self.directory / MODEL_FILE)
 
     @property
     def name(self) -> str:
@@ -47,19 +55,36 @@ class TrainedRun:
 def load_run(directory: str | Path, device: str | torch.device = "auto") -> TrainedRun:
     """Load a finished run directory (written by :func:`attnlib.train.train_run`)."""
     directory = Path(directory)
+    if not directory.is_dir():
+        raise DataError(f"{directory} is not a run folder; train one first with "
+                        "`attnlib train ... --out DIR`")
     if not (directory / METRICS_FILE).exists():
         raise DataError(f"{directory} is not a finished run (no {METRICS_FILE}); train it "
-                        "first with `attnlib train ... --out DIR`")
-    raw = read_json(directory / CONFIG_FILE)
-    raw.pop("hash", None)
-    config = RunConfig.from_dict(raw)
-    metrics = read_json(directory / METRICS_FILE)
+                        "first with `attnlib train ... --out DIR`, or run that command again "
+                        "to resume it")
+    metrics = read_run_json(directory / METRICS_FILE, ("test_accuracy", "config_hash"))
+    verify_checksums(directory, metrics.get("checksums", {}))
+    raw = read_run_json(directory / CONFIG_FILE, ("hash", "data", "model", "train"))
+    saved_hash = raw.pop("hash")
+    try:
+        config = RunConfig.from_dict(raw)
+    except (AttnlibError, KeyError, TypeError, ValueError) as error:
+        raise damaged(directory / CONFIG_FILE, f"does not describe a run ({error})") from error
+    if config.hash != saved_hash or metrics["config_hash"] != saved_hash:
+        raise damaged(directory / CONFIG_FILE, "does not match the hash recorded with the run")
     dev = resolve_device(device)
-    vocab_size = len(read_json(directory / VOCAB_FILE))
-    state = torch.load(directory / MODEL_FILE, map_location=dev, weights_only=True)
-    n_classes = state["output_layer.weight"].shape[0]
-    model = build_model(config.model, np.zeros((vocab_size, config.model.embedding_dim),
-                                                dtype=np.float32), n_classes)
-    model.load_state_dict(state)
+    vocab = read_run_json(directory / VOCAB_FILE)
+    if not isinstance(vocab, list) or not vocab:
+        raise damaged(directory / VOCAB_FILE, "does not hold a vocabulary")
+    state = load_torch_file(directory / MODEL_FILE, dev)
+    try:
+        n_classes = state["output_layer.weight"].shape[0]
+        model = build_model(config.model, np.zeros((len(vocab), config.model.embedding_dim),
+                                                    dtype=np.float32), n_classes)
+        model.load_state_dict(state)
+    except (KeyError, TypeError, RuntimeError, AttributeError) as error:
+        raise damaged(directory / MODEL_FILE, "does not hold this run's model (its weights do "
+                      f"not fit the config and vocabulary: {str(error).splitlines()[0]})"
+                      ) from error
     model.to(dev).eval()
     return TrainedRun(directory, config, metrics, model)

@@ -24,7 +24,8 @@ from .baseline import data_hash, ensure_baseline, model_checks, read_published_b
 from .corpus import PreparedData, prepare_data
 from .config import ARCHS, ENCODERS, RunConfig, list_profiles, make_run_config
 from .data import get_dataset, where_from
-from .errors import DataError, ParameterError, UnknownNameError
+from .errors import AttnlibError, DataError, ParameterError, UnknownNameError, check_seed
+from .integrity import read_run_json
 from .explorer import build_explorer_payload
 from .pipeline import ensure_trained, run_dir_for
 from .plan import PLANS, RunKey, missing_runs
@@ -89,6 +90,14 @@ class Study:
 
 def _as_tuple(name: str, value: Any, item_type: type, valid: Sequence[Any] | None = None
               ) -> tuple[Any, ...]:
+    if isinstance(value, str) and value.lstrip().startswith("["):
+        # papermill's `-p datasets '["imdb"]'` passes the list as its JSON text
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            raise ParameterError(f"{name} looks like a list but is not valid JSON: {value!r}; "
+                                 """write it as '["a", "b"]' or pass -y "name: [a, b]" """
+                                 "to papermill") from None
     if isinstance(value, (str, int)) and not isinstance(value, bool):
         value = [value]
     if not isinstance(value, (list, tuple)) or not value:
@@ -146,9 +155,12 @@ def make_study(
     datasets_t = () if datasets is None else _as_tuple("datasets", datasets, str)
     for d in datasets_t:
         get_dataset(d)
-    archs_t = _as_tuple("archs", archs or ARCHS, str, ARCHS)
-    encoders_t = _as_tuple("encoders", encoders or ENCODERS, str, ENCODERS)
+    archs_t = _as_tuple("archs", ARCHS if archs is None else archs, str, ARCHS)
+    encoders_t = _as_tuple("encoders", ENCODERS if encoders is None else encoders, str,
+                           ENCODERS)
     seeds_t = _as_tuple("seeds", 0 if seeds is None else seeds, int)
+    for seed in seeds_t:
+        check_seed("seeds", seed)
     for name, value in (("max_test_docs", max_test_docs), ("max_train_docs", max_train_docs),
                         ("epochs", epochs)):
         if value is not None and (not isinstance(value, int) or isinstance(value, bool)
@@ -214,16 +226,31 @@ class RunRecord:
         return load_run(self.directory, device=device)
 
 
+def _problem(directory: Path, key: str, config: RunConfig) -> str | None:
+    """What keeps ``directory`` from being a complete record of ``config`` tested with the
+    suite ``key`` (None: nothing)."""
+    files = ["config.json", METRICS_FILE, HISTORY_FILE, RESULTS_FILE, EXPLORER_FILE]
+    missing = [f for f in files if not (directory / f).exists()]
+    if missing:
+        return f"lacks {', '.join(missing)}"
+    try:
+        saved = read_run_json(directory / "config.json")
+        read_run_json(directory / METRICS_FILE, ("test_accuracy",))
+        read_run_json(directory / HISTORY_FILE)
+        suite = read_provenance(directory / RESULTS_FILE).get("suite_key")
+    except AttnlibError as error:
+        return f"is damaged: {error}"
+    if not isinstance(saved, dict) or saved.get("hash") != config.hash:
+        return "holds another run (its config.json has another hash)"
+    if suite != key:
+        return ("holds erasure results of an older test suite or engine (suite key "
+                f"{suite}, expected {key})")
+    return None
+
+
 def _complete(directory: Path, key: str, config: RunConfig) -> bool:
     """Whether ``directory`` holds every artefact of ``config`` for the suite ``key``."""
-    files = ["config.json", METRICS_FILE, HISTORY_FILE, RESULTS_FILE, EXPLORER_FILE]
-    if not all((directory / f).exists() for f in files):
-        return False
-    try:
-        return (read_json(directory / "config.json").get("hash") == config.hash
-                and read_provenance(directory / RESULTS_FILE).get("suite_key") == key)
-    except Exception:
-        return False
+    return _problem(directory, key, config) is None
 
 
 def _record(config: RunConfig, directory: Path, source: str) -> RunRecord:
@@ -239,11 +266,21 @@ def ensure_run(config: RunConfig, suite: SuiteConfig | None = None, device: str 
     suite = suite or SuiteConfig()
     key = suite_key(config, suite)
     published = published_dir_for(config)
-    if published is not None and _complete(published, key, config):
-        return _record(config, published, "published")
+    if published is not None:
+        problem = _problem(published, key, config)
+        if problem is None:
+            return _record(config, published, "published")
+        listed = config.hash in {e.get("hash") for e in read_manifest(published.parents[2])}
+        if published.exists() or listed:
+            raise DataError(
+                f"the published run {published} {problem}. Restore it with `git checkout -- "
+                f"{published}`, or refresh it with `python -m attnlib grid --plan "
+                f"{config.profile}` and `python -m attnlib publish` (this trains it again)")
     directory = run_dir_for(config)
     if not (directory / METRICS_FILE).exists():
-        _say(f"training {config.label} ({config.profile} profile)...")
+        where = "not published and not" if published is not None else "not"
+        _say(f"training {config.label} ({config.profile} profile): {where} in the run cache "
+             f"{paths.runs_dir()}...")
     started = time.monotonic()
     run = ensure_trained(config, device=device, progress=progress)
     if not _complete(directory, key, config):

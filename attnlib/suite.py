@@ -22,6 +22,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ._version import __version__
+from .atomic import check_output_file
 from .batching import collate, make_batches
 from .config import RunConfig
 from .corpus import select_subset
@@ -34,7 +35,7 @@ from .erasure import (
     predicted_class_gradient,
     prefix_erasure_logits,
 )
-from .errors import ParameterError, check_type
+from .errors import DataError, ParameterError, check_seed, check_type
 from .provenance import provenance
 from .rankings import RankingContext, get_ranking, order_from_scores, uniform_hash
 from .results import SCHEMA, load_results, read_provenance, save_results, to_schema
@@ -72,7 +73,7 @@ class SuiteConfig:
         for name in (*self.rankings, *self.single_rankings):
             get_ranking(name)
         check_type("random_seeds", self.random_seeds, int)
-        check_type("seed", self.seed, int)
+        check_seed("seed", self.seed)
         if self.max_test_docs is not None:
             check_type("max_test_docs", self.max_test_docs, int)
             if self.max_test_docs < 1:
@@ -276,6 +277,13 @@ def run_erasure_tests(
     arch = run.config.model.arch
     n_items_all = (corpus.n_sentences if arch == "han" else corpus.n_tokens)[chosen]
     ids = chosen[n_items_all > 1]
+    if len(ids) == 0:
+        unit = "sentence" if arch == "han" else "token"
+        raise DataError(
+            f"{run.config.label}: all {len(chosen)} test documents chosen have a single "
+            f"{unit}, the only item of the tested attention layer; the erasure tests compare "
+            "items, so they need at least two per document. Test a FLAN model (its items are "
+            "tokens) or use documents with more than one sentence")
     tested = corpus.subset(ids)
     expanded = suite.expanded()
     parts: list[dict[str, np.ndarray]] = []
@@ -368,19 +376,25 @@ def ensure_erasure_results(
 ) -> pd.DataFrame:
     """Run (or reuse) the erasure tests of ``run`` and save them to ``out`` (Parquet).
 
-    A file at ``out`` written for the same run, suite and attnlib version is reused.
+    A file at ``out`` written for the same run config, model weights (SHA-256 of
+    ``model.pt``), suite and attnlib version is reused. The output location is checked
+    before the tests run, so a bad ``out`` fails at once rather than after the work.
     """
     suite = suite or SuiteConfig()
     out = Path(out)
     key = suite_key(run.config, suite)
+    model_sha = run.model_sha256
     if out.exists():
         try:
-            if read_provenance(out).get("suite_key") == key:
+            prov = read_provenance(out)
+            if prov.get("suite_key") == key and prov.get("model_sha256") == model_sha:
                 return load_results(out)
         except Exception:  # an unreadable or foreign file is recomputed and replaced
             pass
+    check_output_file(out)
     frame = run_erasure_tests(run, suite, progress=progress)
     prov = {**provenance(run.model.device, run.config.train.seed), "suite_key": key,
+            "model_sha256": model_sha,
             "run_config_hash": run.config.hash, "run_label": run.config.label,
             "suite": asdict(suite), "n_instances": frame.attrs["n_instances"],
             "n_single_item_excluded": frame.attrs["n_single_item_excluded"],

@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import random
+import shutil
 import signal
 import time
 from dataclasses import dataclass, field
@@ -19,11 +21,13 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .atomic import atomic_path, read_json, write_json
+from .atomic import atomic_path, write_json
 from .batching import collate, make_batches
 from .config import RunConfig
 from .corpus import EncodedCorpus, PreparedData, prepare_data
 from .errors import AttnlibError, ParameterError
+from .integrity import (LOCK_FILE, RunDamagedError, checksums, load_torch_file,
+                        read_run_json, run_lock)
 from .models import AttentionClassifier, build_model
 from .provenance import provenance
 
@@ -31,6 +35,7 @@ log = logging.getLogger(__name__)
 STATE_FILE, MODEL_FILE, METRICS_FILE = "train_state.pt", "model.pt", "metrics.json"
 CONFIG_FILE, HISTORY_FILE, VOCAB_FILE = "config.json", "history.json", "vocab.json"
 CHECKPOINT_EVERY_S = 120.0
+RUN_FILES = (CONFIG_FILE, VOCAB_FILE, MODEL_FILE, HISTORY_FILE)  # checksummed in metrics
 
 
 class TrainingInterrupted(AttnlibError):
@@ -99,24 +104,40 @@ def _save_state(path: Path, state: _State, model: nn.Module, optimizer: torch.op
         torch.save(payload, tmp)
 
 
-def _stop_on_sigterm() -> Any:
-    """Make SIGTERM (a kill, a scheduler's stop) behave like Ctrl-C, so that the state is
-    saved before exiting; returns the previous handler (None off the main thread)."""
+class _StopRequests:
+    """Ctrl-C and SIGTERM during training. The first one asks training to stop at the next
+    batch boundary, where its state (model, optimiser, random state) is saved, so that
+    the resumed run is bit-identical to an uninterrupted one; stopping mid-batch would
+    save a random state that the batch's dropout has already used. A second signal stops
+    at once, without saving: the run then resumes from its last checkpoint."""
 
-    def handler(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous: dict[int, Any] = {}
 
-    try:
-        return signal.signal(signal.SIGTERM, handler)
-    except ValueError:  # not the main thread
-        return None
+    def __enter__(self) -> _StopRequests:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._previous[sig] = signal.signal(sig, self._handle)
+            except ValueError:  # not the main thread: signals stay as they are
+                pass
+        return self
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
 
 
 def _check_run_dir(out: Path, config: RunConfig) -> None:
     existing = out / CONFIG_FILE
     if existing.exists():
-        saved = read_json(existing)
-        if saved.get("hash") != config.hash:
+        saved = read_run_json(existing)
+        if not isinstance(saved, dict) or saved.get("hash") != config.hash:
             raise ParameterError(
                 f"{out} already holds a different run (config hash {saved.get('hash')}, this "
                 f"one is {config.hash}); choose another output directory or delete it"
@@ -131,8 +152,13 @@ def train_run(
     data: PreparedData | None = None,
     stop_after_steps: int | None = None,
     checkpoint_every_s: float = CHECKPOINT_EVERY_S,
+    lock_timeout_s: float | None = None,
 ) -> dict[str, Any]:
     """Train (or resume, or just return) the run described by ``config`` in ``out``.
+
+    The run folder is locked while training (a second process waits), training stops
+    at a batch boundary on Ctrl-C or SIGTERM and resumes bit-identically, and
+    ``metrics.json`` records the SHA-256 of every file the run wrote.
 
     Args:
         config: the run's full config; its hash is written to ``out/config.json``.
@@ -143,6 +169,8 @@ def train_run(
         stop_after_steps: save the state and raise :class:`TrainingInterrupted` after
             this many optimisation steps in total (simulates a kill; for tests).
         checkpoint_every_s: mid-epoch checkpoint interval.
+        lock_timeout_s: how long to wait for another process that holds the run folder's
+            lock (``None``: as long as it takes).
 
     Returns:
         The contents of ``out/metrics.json``.
@@ -150,7 +178,39 @@ def train_run(
     out = Path(out)
     _check_run_dir(out, config)
     if (out / METRICS_FILE).exists():
-        return read_json(out / METRICS_FILE)
+        return read_run_json(out / METRICS_FILE)
+    _check_writable(out)
+    created = not out.exists()
+    try:
+        with run_lock(out, lock_timeout_s, on_wait=lambda: print(
+                f"waiting for another process that is training {out}...", flush=True)):
+            if (out / METRICS_FILE).exists():  # finished while we waited
+                return read_run_json(out / METRICS_FILE)
+            return _train_locked(config, out, device, progress, data, stop_after_steps,
+                                 checkpoint_every_s)
+    except Exception:
+        # a run that failed before writing anything leaves no folder behind
+        if created and out.is_dir() and {p.name for p in out.iterdir()} <= {LOCK_FILE}:
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+
+
+def _check_writable(out: Path) -> None:
+    """Fail before any work when ``out`` cannot become a writable run folder."""
+    for parent in (out, *out.parents):
+        if parent.exists():
+            if not parent.is_dir():
+                raise ParameterError(f"cannot create the run folder {out}: {parent} is a "
+                                     "file, not a folder; choose another --out")
+            if not os.access(parent, os.W_OK | os.X_OK):
+                raise ParameterError(f"cannot write the run folder {out}: {parent} is not "
+                                     "writable; choose another --out")
+            return
+
+
+def _train_locked(config: RunConfig, out: Path, device: str | torch.device, progress: bool,
+                  data: PreparedData | None, stop_after_steps: int | None,
+                  checkpoint_every_s: float) -> dict[str, Any]:
     dev = resolve_device(device)
     data = data or prepare_data(config.data, progress=progress)
     if data.config != config.data:
@@ -170,89 +230,106 @@ def train_run(
     state = _State()
     state_path = out / STATE_FILE
     if state_path.exists():
-        saved = torch.load(state_path, map_location=dev, weights_only=False)
-        model.load_state_dict(saved["model"])
-        optimizer.load_state_dict(saved["optimizer"])
-        scheduler.load_state_dict(saved["scheduler"])
-        torch.set_rng_state(saved["torch_rng"])
-        if saved["cuda_rng"] is not None and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(saved["cuda_rng"])
-        state = _State(**saved["state"])
+        saved = load_torch_file(state_path, dev)
+        try:
+            model.load_state_dict(saved["model"])
+            optimizer.load_state_dict(saved["optimizer"])
+            scheduler.load_state_dict(saved["scheduler"])
+            torch.set_rng_state(saved["torch_rng"].cpu())
+            if saved["cuda_rng"] is not None and torch.cuda.is_available():
+                torch.cuda.set_rng_state_all(saved["cuda_rng"])
+            state = _State(**saved["state"])
+        except (KeyError, TypeError, ValueError, RuntimeError) as error:
+            raise RunDamagedError(
+                f"{state_path} does not hold a training state of this run ({error}); delete "
+                "it to restart the run from its first epoch") from error
         log.info("resuming %s at epoch %d, batch %d", out, state.epoch + 1, state.batch_index)
 
     loss_fn = nn.CrossEntropyLoss()
     last_save = time.monotonic()
-    previous_handler = _stop_on_sigterm()
-    try:
-        while not state.finished and state.epoch < tc.max_epochs:
-            batches = make_batches(data.train, arch, tc.token_cap, tc.batch_size, shuffle=True,
-                                   seed=tc.seed * 100_003 + state.epoch)
-            model.train()
-            bar = tqdm(total=len(batches), initial=state.batch_index, disable=not progress,
-                       desc=f"{config.label} epoch {state.epoch + 1}/{tc.max_epochs}",
-                       unit="batch", leave=False)
-            started, docs_seen = time.monotonic(), 0
-            while state.batch_index < len(batches):
-                idx = batches[state.batch_index]
-                batch = collate(data.train, idx, arch).to(dev)
-                logits = model(batch.tokens).logits
-                loss = loss_fn(logits, batch.labels)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if tc.grad_clip is not None:
-                    nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip, foreach=True)
-                optimizer.step()
-                state.batch_index += 1
-                state.step += 1
-                state.loss_sum += loss.item() * len(idx)
-                state.loss_docs += len(idx)
-                docs_seen += len(idx)
-                now = time.monotonic()
-                bar.update(1)
-                bar.set_postfix(loss=f"{state.loss_sum / state.loss_docs:.4f}",
-                                docs_s=f"{docs_seen / max(now - started, 1e-9):.0f}")
-                if stop_after_steps is not None and state.step >= stop_after_steps:
-                    state.seconds += now - started
-                    _save_state(state_path, state, model, optimizer, scheduler)
-                    raise TrainingInterrupted(f"stopped after {state.step} steps")
-                if now - last_save > checkpoint_every_s:
-                    state.seconds += now - started
-                    started, docs_seen = now, 0
-                    _save_state(state_path, state, model, optimizer, scheduler)
-                    last_save = now
-            bar.close()
-            state.seconds += time.monotonic() - started
-            dev_acc = accuracy(model, data.dev, tc.token_cap)
-            scheduler.step(dev_acc)
-            state.history.append({
-                "epoch": state.epoch + 1, "train_loss": state.loss_sum / max(state.loss_docs, 1),
-                "dev_accuracy": dev_acc, "lr": optimizer.param_groups[0]["lr"],
-                "seconds": state.seconds,
-            })
-            if progress:
-                tqdm.write(f"{config.label} epoch {state.epoch + 1}: train loss "
-                           f"{state.history[-1]['train_loss']:.4f}, dev accuracy {dev_acc:.4f}")
-            if dev_acc > state.best_dev:
-                state.best_dev, state.best_epoch, state.bad_epochs = dev_acc, state.epoch + 1, 0
-                with atomic_path(out / MODEL_FILE) as tmp:
-                    torch.save(model.state_dict(), tmp)
-            else:
-                state.bad_epochs += 1
-            state.epoch += 1
-            state.batch_index, state.loss_sum, state.loss_docs = 0, 0.0, 0
-            state.finished = state.bad_epochs >= tc.patience
-            _save_state(state_path, state, model, optimizer, scheduler)
-            last_save = time.monotonic()
-    except KeyboardInterrupt:
-        _save_state(state_path, state, model, optimizer, scheduler)
-        raise TrainingInterrupted(
-            f"interrupted at epoch {state.epoch + 1}, batch {state.batch_index}; run the same "
-            "command again to resume") from None
-    finally:
-        if previous_handler is not None:
-            signal.signal(signal.SIGTERM, previous_handler)
 
-    model.load_state_dict(torch.load(out / MODEL_FILE, map_location=dev, weights_only=True))
+    def save() -> None:
+        _save_state(state_path, state, model, optimizer, scheduler)
+
+    try:
+        with _StopRequests() as stops:
+            while not state.finished and state.epoch < tc.max_epochs:
+                batches = make_batches(data.train, arch, tc.token_cap, tc.batch_size,
+                                       shuffle=True, seed=tc.seed * 100_003 + state.epoch)
+                model.train()
+                bar = tqdm(total=len(batches), initial=state.batch_index, disable=not progress,
+                           desc=f"{config.label} epoch {state.epoch + 1}/{tc.max_epochs}",
+                           unit="batch", leave=False)
+                started, docs_seen = time.monotonic(), 0
+                while state.batch_index < len(batches):
+                    idx = batches[state.batch_index]
+                    batch = collate(data.train, idx, arch).to(dev)
+                    logits = model(batch.tokens).logits
+                    loss = loss_fn(logits, batch.labels)
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    if tc.grad_clip is not None:
+                        nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip,
+                                                 foreach=True)
+                    optimizer.step()
+                    state.batch_index += 1
+                    state.step += 1
+                    state.loss_sum += loss.item() * len(idx)
+                    state.loss_docs += len(idx)
+                    docs_seen += len(idx)
+                    now = time.monotonic()
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{state.loss_sum / state.loss_docs:.4f}",
+                                    docs_s=f"{docs_seen / max(now - started, 1e-9):.0f}")
+                    # a batch boundary: the only place where the state is saved
+                    stop_now = stops.requested or (stop_after_steps is not None
+                                                   and state.step >= stop_after_steps)
+                    if stop_now or now - last_save > checkpoint_every_s:
+                        state.seconds += now - started
+                        started, docs_seen = now, 0
+                        save()
+                        last_save = now
+                    if stop_now:
+                        raise TrainingInterrupted(
+                            f"stopped at epoch {state.epoch + 1}, batch {state.batch_index} "
+                            f"(step {state.step}); its state is saved: run the same command "
+                            "again to resume")
+                bar.close()
+                state.seconds += time.monotonic() - started
+                dev_acc = accuracy(model, data.dev, tc.token_cap)
+                scheduler.step(dev_acc)
+                state.history.append({
+                    "epoch": state.epoch + 1,
+                    "train_loss": state.loss_sum / max(state.loss_docs, 1),
+                    "dev_accuracy": dev_acc, "lr": optimizer.param_groups[0]["lr"],
+                    "seconds": state.seconds,
+                })
+                if progress:
+                    tqdm.write(f"{config.label} epoch {state.epoch + 1}: train loss "
+                               f"{state.history[-1]['train_loss']:.4f}, dev accuracy "
+                               f"{dev_acc:.4f}")
+                if dev_acc > state.best_dev:
+                    state.best_dev, state.best_epoch = dev_acc, state.epoch + 1
+                    state.bad_epochs = 0
+                    with atomic_path(out / MODEL_FILE) as tmp:
+                        torch.save(model.state_dict(), tmp)
+                else:
+                    state.bad_epochs += 1
+                state.epoch += 1
+                state.batch_index, state.loss_sum, state.loss_docs = 0, 0.0, 0
+                state.finished = state.bad_epochs >= tc.patience
+                save()
+                last_save = time.monotonic()
+                if stops.requested:
+                    raise TrainingInterrupted(
+                        f"stopped after epoch {state.epoch}; its state is saved: run the "
+                        "same command again to resume")
+    except KeyboardInterrupt:  # a second Ctrl-C: stop now, keep the last checkpoint
+        raise TrainingInterrupted(
+            f"stopped at once in epoch {state.epoch + 1}; run the same command again to "
+            "resume from the last saved checkpoint") from None
+
+    model.load_state_dict(load_torch_file(out / MODEL_FILE, dev))
     test_acc = accuracy(model, data.test, tc.token_cap)
     majority = int(np.bincount(data.train.labels, minlength=data.spec.n_classes).argmax())
     metrics = {
@@ -267,6 +344,7 @@ def train_run(
         "data_cache_key": data.cache_key, "provenance": provenance(dev, tc.seed),
     }
     write_json(out / HISTORY_FILE, state.history)
+    metrics["checksums"] = checksums(out, list(RUN_FILES))
     write_json(out / METRICS_FILE, metrics)
     state_path.unlink(missing_ok=True)
     return metrics

@@ -5,7 +5,9 @@ reading its documents. Explained in the book chapter "Data" (book/data.ipynb).
 from __future__ import annotations
 
 import json
+import zlib
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
@@ -14,7 +16,7 @@ from ..errors import DataError, check_type
 from .registry import DatasetSpec, get_dataset
 from .sources import SPLITS, fetch_and_normalize, iter_jsonl_gz, verify_checksum
 
-Origin = Literal["mirror", "download-cache", "download", "unavailable"]
+Origin = Literal["mirror", "damaged-mirror", "download-cache", "download", "unavailable"]
 
 
 @dataclass(frozen=True)
@@ -32,10 +34,30 @@ def where_from(spec: DatasetSpec) -> Origin:
         return where_from(get_dataset(spec.files_of))
     mirror = paths.mirror_dir()
     if mirror and all((mirror / spec.id / f"{s}.jsonl.gz").exists() for s in SPLITS):
-        return "mirror"
+        files = [mirror / spec.id / f"{s}.jsonl.gz" for s in SPLITS]
+        if all(_mirror_file_ok(f, spec.mirror_sha256.get(s)) for f, s in zip(files, SPLITS)):
+            return "mirror"
+        return "damaged-mirror"
     if all((paths.download_dir() / spec.id / f"{s}.jsonl.gz").exists() for s in SPLITS):
         return "download-cache"
     return "download" if spec.source else "unavailable"
+
+
+@lru_cache(maxsize=64)
+def _checksum_ok(path: Path, size: int, mtime_ns: int, sha256: str) -> bool:
+    try:
+        verify_checksum(path, "sha256:" + sha256, "mirror file")
+        return True
+    except DataError:
+        return False
+
+
+def _mirror_file_ok(path: Path, sha256: str | None) -> bool:
+    """Whether a mirror file matches its published SHA-256 (cached per size and mtime)."""
+    if not sha256:
+        return True
+    info = path.stat()
+    return _checksum_ok(path, info.st_size, info.st_mtime_ns, sha256)
 
 
 def locate_split(dataset_id: str, split: str) -> Path:
@@ -111,7 +133,7 @@ def load_documents(dataset_id: str, split: str, limit: int | None = None) -> lis
             docs.append(Document(str(row.get("id", f"{split}{line_no}")), text, label))
             if limit is not None and len(docs) >= limit:
                 break
-    except (OSError, EOFError, json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (OSError, EOFError, zlib.error, json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise DataError(f"{path} is unreadable ({exc}); restore or re-download it") from exc
     if not docs:
         raise DataError(f"{path} contains no documents")

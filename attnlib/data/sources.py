@@ -13,6 +13,7 @@ import io
 import json
 import re
 import tarfile
+import zlib
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -191,7 +192,21 @@ def fetch_and_normalize(spec: DatasetSpec, dest_dir: Path) -> dict[str, Path]:
 
 
 def iter_jsonl_gz(path: Path) -> Iterator[tuple[int, dict[str, object]]]:
-    with gzip.open(path, "rt", encoding="utf-8") as handle:
-        for line_no, line in enumerate(handle, start=1):
-            if line.strip():
-                yield line_no, json.loads(line)
+    """(line number, record) of a gzip-compressed JSON Lines file; a damaged file (bad
+    gzip stream, truncated, not UTF-8, not JSON, a line that is not an object) raises
+    :class:`DataError` naming the file, the line and the fix."""
+    line_no = 0
+    try:
+        with gzip.open(path, "rt", encoding="utf-8") as handle:
+            for line_no, line in enumerate(handle, start=1):
+                if not line.strip():
+                    continue
+                row = json.loads(line)
+                if not isinstance(row, dict):
+                    raise DataError(f"{path} line {line_no} is JSON but not an object "
+                                    f"({type(row).__name__}); the file is damaged: delete it "
+                                    "and download or copy it again")
+                yield line_no, row
+    except (OSError, EOFError, zlib.error, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise DataError(f"{path} is damaged near line {line_no + 1} ({type(error).__name__}: "
+                        f"{error}); delete it and download or copy it again") from error

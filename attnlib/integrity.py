@@ -1,0 +1,129 @@
+"""Run folders that survive bad luck: an exclusive lock per folder, SHA-256 checksums of
+every artefact a run writes (recorded in ``metrics.json`` and verified on load), and
+reads that turn a damaged file into one clear line naming the file and the fix.
+
+Explained in the README ("Reliability").
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from .errors import AttnlibError, DataError
+
+LOCK_FILE = ".lock"
+
+
+class RunDamagedError(DataError):
+    """A file of a run folder is missing, truncated, altered or inconsistent."""
+
+
+class RunLockedError(AttnlibError):
+    """Another process holds the run folder's lock."""
+
+
+def sha256_of(path: str | os.PathLike[str]) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def checksums(directory: Path, names: list[str]) -> dict[str, str]:
+    """``{file name: sha256}`` of the files ``names`` in ``directory``."""
+    return {name: sha256_of(directory / name) for name in names}
+
+
+def damaged(path: Path, problem: str) -> RunDamagedError:
+    """The error for a damaged file of a run folder, with the fix."""
+    return RunDamagedError(f"{path} {problem}; the run folder {path.parent} is damaged: "
+                           f"delete it and train the run again")
+
+
+def verify_checksums(directory: Path, recorded: dict[str, str]) -> None:
+    """Raise :class:`RunDamagedError` for the first file whose SHA-256 differs from the
+    one recorded when the run was written."""
+    for name, expected in recorded.items():
+        path = directory / name
+        if not path.exists():
+            raise damaged(path, "is missing")
+        if sha256_of(path) != expected:
+            raise damaged(path, "does not match the checksum recorded when the run was "
+                                "written (altered or corrupted)")
+
+
+def read_run_json(path: Path, required: tuple[str, ...] = ()) -> Any:
+    """A JSON file of a run folder, with ``required`` keys, or :class:`RunDamagedError`."""
+    if not path.exists():
+        raise damaged(path, "is missing")
+    try:
+        value = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise damaged(path, f"is not valid JSON ({error})") from error
+    if required:
+        if not isinstance(value, dict):
+            raise damaged(path, "does not hold a JSON object")
+        missing = [k for k in required if k not in value]
+        if missing:
+            raise damaged(path, f"lacks the keys {missing}")
+    return value
+
+
+def load_torch_file(path: Path, map_location: Any) -> Any:
+    """``torch.load(..., weights_only=True)`` of a run file, or :class:`RunDamagedError`."""
+    import torch
+
+    if not path.exists():
+        raise damaged(path, "is missing")
+    if path.stat().st_size == 0:
+        raise damaged(path, "is empty")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as error:  # torch raises RuntimeError, EOFError, pickle errors...
+        raise damaged(path, f"cannot be read ({type(error).__name__}: "
+                            f"{str(error).splitlines()[0] if str(error) else 'truncated'})"
+                      ) from error
+
+
+@contextmanager
+def run_lock(directory: Path, timeout_s: float | None = None,
+             on_wait: Any = None) -> Iterator[None]:
+    """Hold an exclusive lock on ``directory`` (its ``.lock`` file) while the block runs.
+
+    Another process that wants the same folder waits (``on_wait()`` is called once when
+    it starts waiting), or raises :class:`RunLockedError` after ``timeout_s`` seconds.
+    The lock is released when the process ends, however it ends.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    handle = open(directory / LOCK_FILE, "a+")
+    try:
+        started, warned = time.monotonic(), False
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if timeout_s is not None and time.monotonic() - started >= timeout_s:
+                    raise RunLockedError(
+                        f"{directory} is in use by another process (training or testing "
+                        "this run); wait for it to finish, or choose another folder") from None
+                if not warned and on_wait is not None:
+                    on_wait()
+                    warned = True
+                time.sleep(0.2)
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        yield
+    finally:
+        handle.close()  # closing releases the lock

@@ -1,0 +1,442 @@
+"""Reliability under interruption, damage and bad input (issue 12): each test reproduces
+one way an unlucky user breaks a run, and checks for a resumed bit-identical model or one
+clear error line that names the file and the fix."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import gzip
+import hashlib
+import json
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import torch
+
+from attnlib import paths
+from attnlib.cli import main
+from attnlib.config import make_run_config
+from attnlib.corpus import EncodedCorpus
+from attnlib.errors import DataError, ParameterError, ResultSchemaError
+from attnlib.integrity import RunDamagedError, RunLockedError, run_lock
+from attnlib.publish import read_manifest, run_keys
+from attnlib.results import load_results, save_results
+from attnlib.runs import load_run
+from attnlib.suite import SuiteConfig, ensure_erasure_results, run_erasure_tests
+from attnlib.train import STATE_FILE, TrainingInterrupted, train_run
+
+from .conftest import requires_imdb
+
+ROOT = Path(__file__).resolve().parents[1]
+SMALL_SUITE = SuiteConfig(max_test_docs=12, random_seeds=1)
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _copy_run(run, tmp_path: Path) -> Path:
+    target = tmp_path / "run"
+    shutil.copytree(run.directory, target, ignore=shutil.ignore_patterns(".lock"))
+    return target
+
+
+# --- 1. Ctrl-C stops at a batch boundary and resumes bit-identically ---------------------
+
+def _train_with_sigint(config, out: Path, monkeypatch, interrupt_at: list[int]) -> int:
+    """Train ``config`` into ``out``, sending SIGINT from inside the model's forward pass
+    at the given training-forward calls (mid-batch); resume after each stop. Returns the
+    number of interruptions that stopped training."""
+    import attnlib.train as train_module
+
+    original = train_module.build_model
+    calls = {"n": 0}
+
+    def build_with_hook(*args, **kwargs):
+        model = original(*args, **kwargs)
+
+        def hook(module, inputs, output):
+            if module.training:
+                calls["n"] += 1
+                if calls["n"] in interrupt_at:
+                    os.kill(os.getpid(), signal.SIGINT)  # arrives in the middle of the batch
+
+        model.register_forward_hook(hook)
+        return model
+
+    monkeypatch.setattr(train_module, "build_model", build_with_hook)
+    stops = 0
+    while True:
+        try:
+            train_run(config, out, device="cpu", progress=False)
+            return stops
+        except TrainingInterrupted:
+            stops += 1
+            assert (out / STATE_FILE).exists()
+
+
+@requires_imdb
+def test_sigint_mid_batch_resumes_bit_identically(tmp_path, monkeypatch):
+    config = make_run_config("smoke", "imdb", "han", "rnn", seed=4, max_train_docs=150,
+                             max_test_docs=30, epochs=2)
+    plain = tmp_path / "plain"
+    assert _train_with_sigint(config, plain, monkeypatch, []) == 0
+    interrupted = tmp_path / "interrupted"
+    # the first batch, a middle one, and the last batch of the second epoch
+    assert _train_with_sigint(config, interrupted, monkeypatch, [1, 3, 5]) == 3
+    a = torch.load(plain / "model.pt", weights_only=True)
+    b = torch.load(interrupted / "model.pt", weights_only=True)
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    ma, mb = (json.loads((d / "metrics.json").read_text()) for d in (plain, interrupted))
+    assert ma["test_accuracy"] == mb["test_accuracy"] and ma["epochs"] == mb["epochs"]
+    assert [h["dev_accuracy"] for h in json.loads((plain / "history.json").read_text())] == \
+        [h["dev_accuracy"] for h in json.loads((interrupted / "history.json").read_text())]
+    assert not (interrupted / STATE_FILE).exists()
+
+
+# --- 2 and 3. damaged run files are detected, with one line naming the file ---------------
+
+def _flip_bytes(path: Path, n: int = 64) -> None:
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 2
+    data[middle:middle + n] = bytes(b ^ 0xFF for b in data[middle:middle + n])
+    path.write_bytes(bytes(data))
+
+
+def test_a_damaged_model_file_is_refused(small_imdb_run, tmp_path, capsys):
+    run_dir = _copy_run(small_imdb_run, tmp_path)
+    _flip_bytes(run_dir / "model.pt")
+    with pytest.raises(RunDamagedError, match=r"model\.pt does not match the checksum"):
+        load_run(run_dir, device="cpu")
+    code = main(["test", str(run_dir), "--out", str(tmp_path / "e.parquet"), "--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and "model.pt" in err and "delete" in err
+    assert not (tmp_path / "e.parquet").exists()
+
+
+@pytest.mark.parametrize("damage,match", [
+    (lambda d: (d / "model.pt").write_bytes(b""), r"model\.pt"),
+    (lambda d: (d / "model.pt").unlink(), r"model\.pt is missing"),
+    (lambda d: (d / "config.json").write_text("{not json"), r"config\.json"),
+    (lambda d: (d / "metrics.json").write_text("[1, 2"), r"metrics\.json is not valid JSON"),
+    (lambda d: (d / "metrics.json").write_text("{}"), r"metrics\.json lacks the keys"),
+    (lambda d: (d / "vocab.json").write_text('["<pad>"]'), r"vocab\.json"),
+])
+def test_broken_run_files_give_one_clear_error(small_imdb_run, tmp_path, damage, match):
+    run_dir = _copy_run(small_imdb_run, tmp_path)
+    damage(run_dir)
+    with pytest.raises(DataError, match=match) as error:
+        load_run(run_dir, device="cpu")
+    assert "delete it and train the run again" in str(error.value) or "train" in str(error.value)
+
+
+def test_a_truncated_model_of_a_run_without_checksums_is_reported(small_imdb_run, tmp_path):
+    run_dir = _copy_run(small_imdb_run, tmp_path)
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    metrics.pop("checksums")  # a run written before checksums were recorded
+    (run_dir / "metrics.json").write_text(json.dumps(metrics))
+    data = (run_dir / "model.pt").read_bytes()
+    (run_dir / "model.pt").write_bytes(data[: len(data) // 2])
+    with pytest.raises(RunDamagedError, match=r"model\.pt cannot be read"):
+        load_run(run_dir, device="cpu")
+
+
+def test_a_damaged_training_state_is_reported_not_loaded(small_imdb_run, tmp_path):
+    out = tmp_path / "resume"
+    out.mkdir()
+    shutil.copy(small_imdb_run.directory / "config.json", out / "config.json")
+    (out / STATE_FILE).write_bytes(b"\x80\x04garbage")
+    with pytest.raises(RunDamagedError, match=r"train_state\.pt cannot be read"):
+        train_run(small_imdb_run.config, out, device="cpu", progress=False,
+                  data=small_imdb_run.data)
+
+
+# --- 4. seeds and study parameters are validated before anything is written -------------
+
+@pytest.mark.parametrize("seed", [-1, 2**63])
+def test_impossible_seeds_are_refused_up_front(seed, tmp_path, capsys):
+    with pytest.raises(ParameterError, match="seed"):
+        make_run_config("smoke", "imdb", "flan", "rnn", seed=seed)
+    out = tmp_path / "run"
+    with pytest.raises(SystemExit) as stop:  # argparse refuses it with its usage line
+        main(["train", "--dataset", "imdb", "--arch", "flan", "--encoder", "rnn",
+              "--seed", str(seed), "--out", str(out)])
+    assert stop.value.code == 2 and not out.exists()
+    assert "a seed must be between 0 and 2**63 - 1" in capsys.readouterr().err
+    from attnlib.study import make_study
+
+    with pytest.raises(ParameterError, match="seeds"):
+        make_study("smoke", datasets=["imdb"], seeds=[seed])
+
+
+def test_an_empty_encoder_list_is_an_error_not_all():
+    from attnlib.study import make_study
+
+    with pytest.raises(ParameterError, match="encoders must be a non-empty list"):
+        make_study("smoke", datasets=["imdb"], encoders=[])
+    with pytest.raises(ParameterError, match="device"):
+        make_study("smoke", datasets=["imdb"], device="gpu")
+
+
+# --- 5. file-system errors are one line, before the work ---------------------------------
+
+def test_a_bad_output_path_fails_before_the_erasure_run(small_imdb_run, tmp_path, capsys,
+                                                        monkeypatch):
+    import attnlib.suite as suite_module
+
+    def must_not_run(*args, **kwargs):
+        raise AssertionError("the erasure tests ran before the output path was checked")
+
+    monkeypatch.setattr(suite_module, "run_erasure_tests", must_not_run)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    for out, words in ((blocker / "e.parquet", "is a file, not a folder"),
+                       (tmp_path, "is a folder")):
+        code = main(["test", str(small_imdb_run.directory), "--out", str(out), "--quiet"])
+        err = capsys.readouterr().err.strip()
+        assert code == 2 and len(err.splitlines()) == 1 and words in err, err
+    code = main(["train", "--dataset", "imdb", "--arch", "flan", "--encoder", "rnn",
+                 "--out", str(blocker / "run")])
+    assert code == 2 and "is a file, not a folder" in capsys.readouterr().err
+
+
+def test_piping_into_head_ends_quietly():
+    command = f"{shlex.quote(sys.executable)} -m attnlib data list | head -1"
+    done = subprocess.run(command, shell=True, cwd=ROOT, capture_output=True, text=True,
+                          timeout=120)
+    assert done.stdout.startswith("id") and done.stderr == ""
+
+
+# --- 6. damaged downloads and mirrors ----------------------------------------------------
+
+def _isolated_data(tmp_path: Path, monkeypatch, mirror: Path | None = None) -> Path:
+    monkeypatch.setenv(paths.DATA_HOME_ENV, str(tmp_path / "home"))
+    if mirror is None:
+        monkeypatch.delenv(paths.MIRROR_ENV, raising=False)
+    else:
+        monkeypatch.setenv(paths.MIRROR_ENV, str(mirror))
+    raw = tmp_path / "home" / "raw" / "imdb"
+    raw.mkdir(parents=True)
+    return raw
+
+
+def test_a_download_cache_with_a_bad_gzip_stream_is_a_clear_error(tmp_path, monkeypatch):
+    from attnlib.data import load_documents
+
+    raw = _isolated_data(tmp_path, monkeypatch)
+    good = gzip.compress(b'{"id": "a", "text": "fine", "label": 1}\n' * 200)
+    bad = bytearray(good)
+    bad[40:80] = b"\x00" * 40  # corrupt the deflate stream
+    (raw / "train.jsonl.gz").write_bytes(bytes(bad))
+    (raw / "test.jsonl.gz").write_bytes(gzip.compress(b"[1, 2]\n"))
+    with pytest.raises(DataError, match=r"train\.jsonl\.gz is damaged"):
+        load_documents("imdb", "train")
+    with pytest.raises(DataError, match="is JSON but not an object"):
+        load_documents("imdb", "test")
+
+
+def test_a_mirror_file_with_a_bad_checksum_is_not_listed_as_mirror(tmp_path, monkeypatch,
+                                                                   capsys):
+    mirror = tmp_path / "mirror"
+    (mirror / "amazon-marc-en").mkdir(parents=True)
+    for split in ("train", "test"):
+        (mirror / "amazon-marc-en" / f"{split}.jsonl.gz").write_bytes(gzip.compress(b"{}\n"))
+    _isolated_data(tmp_path, monkeypatch, mirror)
+    assert main(["data", "list"]) == 0
+    row = [line for line in capsys.readouterr().out.splitlines()
+           if line.startswith("amazon-marc-en")][0]
+    assert "damaged-mirror" in row
+
+
+# --- 7. erasure results are reused only for the same model weights ----------------------
+
+def test_results_of_other_weights_are_not_reused(small_imdb_run, tmp_path, monkeypatch):
+    import attnlib.suite as suite_module
+
+    out = tmp_path / "e.parquet"
+    ensure_erasure_results(small_imdb_run, out, SMALL_SUITE, progress=False)
+    first = load_results(out)
+    run_dir = _copy_run(small_imdb_run, tmp_path)
+    state = torch.load(run_dir / "model.pt", weights_only=True)
+    state["output_layer.bias"] = state["output_layer.bias"] + torch.tensor([3.0, -3.0])
+    torch.save(state, run_dir / "model.pt")  # a retrain that gave other weights...
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    metrics["checksums"]["model.pt"] = _sha(run_dir / "model.pt")  # ...recorded as such
+    (run_dir / "metrics.json").write_text(json.dumps(metrics))
+    retrained = load_run(run_dir, device="cpu")
+    calls = []
+    original = suite_module.run_erasure_tests
+    monkeypatch.setattr(suite_module, "run_erasure_tests",
+                        lambda *a, **k: calls.append(1) or original(*a, **k))
+    second = ensure_erasure_results(retrained, out, SMALL_SUITE, progress=False)
+    assert calls == [1]
+    assert not second["pred"].equals(first["pred"]) or \
+        not second["first_flip_k"].equals(first["first_flip_k"])
+    ensure_erasure_results(retrained, out, SMALL_SUITE, progress=False)
+    assert calls == [1]  # the same weights reuse the file
+
+
+# --- 8. a run folder is locked while it trains --------------------------------------------
+
+def test_a_locked_run_folder_is_not_trained_twice(small_imdb_run, tmp_path):
+    out = tmp_path / "shared"
+    with run_lock(out):
+        with pytest.raises(RunLockedError, match="in use by another process"):
+            train_run(small_imdb_run.config, out, device="cpu", progress=False,
+                      data=small_imdb_run.data, lock_timeout_s=0.3)
+
+
+def test_a_waiting_training_finds_the_run_finished_and_writes_nothing(small_imdb_run,
+                                                                      tmp_path):
+    out = tmp_path / "shared"
+    result: dict[str, object] = {}
+    with run_lock(out):
+        worker = threading.Thread(target=lambda: result.update(train_run(
+            small_imdb_run.config, out, device="cpu", progress=False,
+            data=small_imdb_run.data)))
+        worker.start()
+        worker.join(0.5)
+        assert worker.is_alive()  # waiting for the lock
+        for f in small_imdb_run.directory.iterdir():  # the other process finishes
+            if f.name != ".lock":
+                shutil.copy(f, out / f.name)
+    worker.join(60)
+    assert result["test_accuracy"] == small_imdb_run.metrics["test_accuracy"]
+    assert not (out / STATE_FILE).exists()
+
+
+# --- 9. damaged published results --------------------------------------------------------
+
+def _published_run() -> Path:
+    manifest = read_manifest(ROOT / "results" / "paper")
+    entry = min(manifest, key=lambda e: e["n_test"])
+    return ROOT / "results" / "paper" / entry["path"]
+
+
+def test_damaged_result_files_give_clear_errors(tmp_path):
+    source = _published_run() / "erasure.parquet"
+    truncated = tmp_path / "t.parquet"
+    truncated.write_bytes(source.read_bytes()[:5000])
+    with pytest.raises(ResultSchemaError, match="is damaged or not a Parquet file"):
+        load_results(truncated)
+    table = pq.read_table(source)
+    for column, new_type in (("first_flip_k", pa.float64()), ("delta_js", pa.string())):
+        altered = table.set_column(table.schema.get_field_index(column), column,
+                                   table.column(column).cast(new_type))
+        path = tmp_path / f"{column}.parquet"
+        pq.write_table(altered, path)
+        with pytest.raises(ResultSchemaError, match=f"{column} is stored as"):
+            load_results(path)
+
+
+def test_a_damaged_manifest_is_a_clear_error(tmp_path):
+    (tmp_path / "manifest.json").write_text('{"runs": [')
+    with pytest.raises(DataError, match="manifest.json is damaged"):
+        read_manifest(tmp_path)
+    with pytest.raises(DataError, match="lacks a valid 'seed'"):
+        run_keys([{"dataset": "imdb", "arch": "han", "encoder": "rnn", "path": "x"}])
+
+
+def test_a_damaged_published_run_is_reported_not_retrained(tmp_path, monkeypatch):
+    import attnlib.study as study_module
+
+    source = _published_run()
+    root = tmp_path / "results" / "paper"
+    target = root / source.relative_to(ROOT / "results" / "paper")
+    shutil.copytree(source, target)
+    entry = [e for e in read_manifest(ROOT / "results" / "paper")
+             if e["path"] == str(source.relative_to(ROOT / "results" / "paper"))][0]
+    (root / "manifest.json").write_text(json.dumps({"profile": "paper", "runs": [entry]}))
+    (target / "erasure.parquet").write_bytes(b"PAR1 broken")
+    monkeypatch.setattr(study_module, "published_root", lambda profile: root)
+    monkeypatch.setenv("ATTNLIB_NO_TRAINING", "1")  # a retrain would be a paper-scale run
+    config = make_run_config("paper", entry["dataset"], entry["arch"], entry["encoder"],
+                             entry["seed"])
+    with pytest.raises(DataError, match=r"published run .* is damaged.*git checkout"):
+        study_module.ensure_run(config, progress=False)
+    shutil.rmtree(target)  # a folder listed in the manifest but gone
+    with pytest.raises(DataError, match="lacks config.json"):
+        study_module.ensure_run(config, progress=False)
+
+
+# --- 10. the documented papermill command works ------------------------------------------
+
+def test_list_parameters_accept_their_json_text():
+    from attnlib.study import make_study
+
+    study = make_study("smoke", datasets='["imdb"]', encoders='["rnn", "noenc"]',
+                       seeds="[0, 1]")
+    assert (study.datasets, study.encoders, study.seeds) == (("imdb",), ("rnn", "noenc"),
+                                                             (0, 1))
+    with pytest.raises(ParameterError, match="not valid JSON"):
+        make_study("smoke", datasets='["imdb"')
+
+
+@requires_imdb
+@pytest.mark.book
+def test_the_readme_papermill_command_runs(tmp_path):
+    readme = (ROOT / "README.md").read_text()
+    line = next(ln for ln in readme.splitlines() if ln.startswith("papermill "))
+    argv = shlex.split(line.split("#")[0])
+    argv[2] = str(tmp_path / "out.ipynb")
+    argv += ["-p", "max_train_docs", "200", "-p", "epochs", "1", "-p", "max_test_docs", "40",
+             "-p", "archs", '["flan"]']
+    done = subprocess.run([sys.executable, "-m", *argv], cwd=ROOT, capture_output=True,
+                          text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "amazon-marc-en" in (tmp_path / "out.ipynb").read_text()
+
+
+# --- 11. identical runs give byte-identical result files ---------------------------------
+
+def test_identical_erasure_runs_write_identical_bytes(small_imdb_run, tmp_path):
+    a, b = tmp_path / "a.parquet", tmp_path / "b.parquet"
+    ensure_erasure_results(small_imdb_run, a, SMALL_SUITE, progress=False)
+    ensure_erasure_results(small_imdb_run, b, SMALL_SUITE, progress=False)
+    assert _sha(a) == _sha(b)
+    frame = load_results(a)
+    save_results(frame, tmp_path / "c.parquet", {"created": "2026-01-01", "seed": 0})
+    save_results(frame, tmp_path / "d.parquet", {"created": "2027-01-01", "seed": 0})
+    assert _sha(tmp_path / "c.parquet") == _sha(tmp_path / "d.parquet")
+
+
+# --- 12. a test set of one-item documents says why nothing is tested ---------------------
+
+def test_one_item_documents_explain_the_empty_test(small_imdb_han_run):
+    run = small_imdb_han_run
+    test = run.data.test
+    firsts = [test.sentences(i)[0] for i in range(6)]
+    single = EncodedCorpus(
+        token_ids=np.concatenate(firsts).astype(np.int32),
+        sentence_offsets=np.concatenate([[0], np.cumsum([len(s) for s in firsts])]).astype(
+            np.int64),
+        doc_offsets=np.arange(7, dtype=np.int64), labels=test.labels[:6].copy(),
+        doc_ids=test.doc_ids[:6])
+    fake = copy.copy(run)
+    fake.__dict__["data"] = dataclasses.replace(run.data, test=single)
+    with pytest.raises(DataError, match="have a single sentence"):
+        run_erasure_tests(fake, SuiteConfig(max_test_docs=None, random_seeds=1),
+                          progress=False)
+
+
+def test_results_frames_round_trip_unchanged(tmp_path):
+    """Guard for the byte-identical writer: dropping the creation time changes nothing
+    else a reader sees."""
+    frame = load_results(_published_run() / "erasure.parquet")
+    path = save_results(frame, tmp_path / "x.parquet", frame.attrs["provenance"])
+    back = load_results(path)
+    pd.testing.assert_frame_equal(back, frame)
+    assert "created" not in back.attrs["provenance"]
