@@ -68,3 +68,17 @@ def check_output_file(path: str | os.PathLike[str]) -> None:
                 raise ParameterError(f"cannot write {target}: {parent} is not writable; "
                                      "choose another output path")
             return
+
+
+def save_torch(obj: Any, path: str | os.PathLike[str]) -> None:
+    """``torch.save`` atomically and byte-deterministically: torch names the archive's
+    records after the file it writes to, so saving to a temporary name directly would
+    give identical weights different bytes (and checksums)."""
+    import io
+
+    import torch
+
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(buffer.getvalue())

@@ -186,7 +186,7 @@ def _cmd_grid(args: argparse.Namespace) -> None:
 
 
 def _cmd_publish(args: argparse.Namespace) -> None:
-    from .publish import publish_baselines, publish_runs
+    from .publish import publish_baselines, publish_data_summaries, publish_runs
     from .study import published_root
 
     dest = args.dest or published_root(args.profile)
@@ -194,6 +194,7 @@ def _cmd_publish(args: argparse.Namespace) -> None:
         raise AttnlibError("not in a source checkout: pass --dest")
     runs = publish_runs(args.profile, dest)
     publish_baselines(args.profile, dest)
+    publish_data_summaries(args.profile, dest)
     size = sum(f.stat().st_size for f in dest.rglob("*") if f.is_file()) / 2**20
     print(f"{len(runs)} runs published in {dest} ({size:.1f} MB)")
 

@@ -216,3 +216,16 @@ def publish_baselines(profile: str, dest: Path) -> Path:
     path = write_published_baselines(dest, results)
     write_readme(profile, dest)
     return path
+
+
+def publish_data_summaries(profile: str, dest: Path) -> Path:
+    """Write ``dest/data_summary.json``: the data chapter's numbers for every dataset in
+    ``dest``'s manifest (:mod:`attnlib.data_summary`), so that the published book renders
+    without preprocessing the full datasets."""
+    from .corpus import prepare_data
+    from .data_summary import summarize_data, write_published_summaries
+
+    datasets = dict.fromkeys(e["dataset"] for e in read_manifest(dest))
+    summaries = [summarize_data(prepare_data(make_run_config(profile, d, "flan", "rnn", 0).data))
+                 for d in datasets]
+    return write_published_summaries(dest, summaries)

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .atomic import atomic_path, write_json
+from .atomic import save_torch, write_json
 from .batching import collate, make_batches
 from .config import RunConfig
 from .corpus import EncodedCorpus, PreparedData, prepare_data
@@ -100,8 +100,7 @@ def _save_state(path: Path, state: _State, model: nn.Module, optimizer: torch.op
                "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                "torch_rng": torch.get_rng_state(),
                "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
-    with atomic_path(path) as tmp:
-        torch.save(payload, tmp)
+    save_torch(payload, path)
 
 
 class _StopRequests:
@@ -311,8 +310,7 @@ def _train_locked(config: RunConfig, out: Path, device: str | torch.device, prog
                 if dev_acc > state.best_dev:
                     state.best_dev, state.best_epoch = dev_acc, state.epoch + 1
                     state.bad_epochs = 0
-                    with atomic_path(out / MODEL_FILE) as tmp:
-                        torch.save(model.state_dict(), tmp)
+                    save_torch(model.state_dict(), out / MODEL_FILE)
                 else:
                     state.bad_epochs += 1
                 state.epoch += 1
