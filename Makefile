@@ -4,7 +4,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-PROFILE ?= smoke
+PROFILE ?= paper
 BENCH_ARGS ?=
 
 # Datasets come from a local mirror when there is one (../shared/data on the project's
@@ -19,7 +19,8 @@ endif
 .PHONY: help venv vendor book test test-fast bench grid clean
 
 help:
-	@echo "make book [PROFILE=smoke|paper]  execute the notebooks and build the HTML book"
+	@echo "make book [PROFILE=paper|smoke]  build the HTML book: paper (default) renders the"
+	@echo "                                  published results/paper/, smoke trains from scratch"
 	@echo "make test                         unit, notebook, book-build and browser tests"
 	@echo "make test-fast                    unit tests only"
 	@echo "make bench                        erasure benchmark (benchmarks/erasure.py)"

@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
 
 import nbformat
@@ -39,30 +40,61 @@ def _parse_param(text: str) -> tuple[str, object]:
         return name, value
 
 
-def execute(stage: Path, profile: str, extra: dict[str, object], timeout: int) -> None:
-    for source in toc_notebooks():
-        target = stage / source.relative_to(ROOT)
-        started = time.monotonic()
-        print(f"executing {source.relative_to(ROOT)} ...", flush=True)
-        pm.execute_notebook(str(source), str(target), parameters={"profile": profile, **extra},
-                            cwd=str(source.parent), kernel_name="python3",
-                            execution_timeout=timeout, progress_bar=False,
-                            log_output=False, report_mode=False)
-        nb = nbformat.read(target, as_version=4)
-        for cell in nb.cells:  # keep the record of what produced the page, folded away
-            if "injected-parameters" in cell.metadata.get("tags", []):
-                cell.metadata["tags"] = [*cell.metadata["tags"], "hide-input"]
-        nbformat.write(nb, target)
-        print(f"  done in {time.monotonic() - started:.0f} s", flush=True)
+def execute_one(source: Path, stage: Path, profile: str, extra: dict[str, object],
+                timeout: int) -> float:
+    target = stage / source.relative_to(ROOT)
+    started = time.monotonic()
+    pm.execute_notebook(str(source), str(target), parameters={"profile": profile, **extra},
+                        cwd=str(source.parent), kernel_name="python3",
+                        execution_timeout=timeout, progress_bar=False,
+                        log_output=False, report_mode=False)
+    nb = nbformat.read(target, as_version=4)
+    for cell in nb.cells:  # keep the record of what produced the page, folded away
+        if "injected-parameters" in cell.metadata.get("tags", []):
+            cell.metadata["tags"] = [*cell.metadata["tags"], "hide-input"]
+    nbformat.write(nb, target)
+    return time.monotonic() - started
+
+
+def execute(stage: Path, profile: str, extra: dict[str, object], timeout: int,
+            jobs: int = 1) -> None:
+    """Execute every chapter; with ``jobs`` > 1, that many at once (each kernel with one
+    torch thread: OpenMP threads that spin-wait on a shared CPU cost far more than they
+    bring). Only worth it when nothing is trained, as for a published profile."""
+    notebooks = toc_notebooks()
+    if jobs <= 1:
+        for source in notebooks:
+            print(f"executing {source.relative_to(ROOT)} ...", flush=True)
+            seconds = execute_one(source, stage, profile, extra, timeout)
+            print(f"  done in {seconds:.0f} s", flush=True)
+        return
+    os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = "1"
+    print(f"executing {len(notebooks)} chapters, {jobs} at a time ...", flush=True)
+    with ThreadPoolExecutor(jobs) as pool:
+        futures = {pool.submit(execute_one, source, stage, profile, extra, timeout): source
+                   for source in notebooks}
+        for future in as_completed(futures):
+            seconds = future.result()  # re-raises a notebook's failure
+            print(f"  {futures[future].relative_to(ROOT)} done in {seconds:.0f} s", flush=True)
+
+
+def default_jobs(profile: str, extra: dict[str, object]) -> int:
+    """Two chapters at a time when the book renders from published results (nothing to
+    train), one otherwise."""
+    published = (ROOT / "results" / profile / "manifest.json").exists()
+    return min(2, os.cpu_count() or 1) if published and not extra else 1
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--profile", default=os.environ.get("PROFILE", "smoke"))
+    parser.add_argument("--profile", default=os.environ.get("PROFILE", "paper"))
     parser.add_argument("--param", action="append", default=[],
                         help="extra papermill parameter NAME=VALUE (Python literal)")
     parser.add_argument("--timeout", type=int, default=int(os.environ.get("NB_TIMEOUT", 3600)),
                         help="seconds per cell")
+    parser.add_argument("--jobs", type=int, default=None,
+                        help="chapters executed at once (default: 2 for a profile with "
+                             "published results, else 1)")
     args = parser.parse_args()
     if not (ROOT / "_vendor" / "vega" / "vega.min.js").exists():
         print("_vendor/ is missing: run tools/vendor_js.sh (make book does)", file=sys.stderr)
@@ -78,7 +110,8 @@ def main() -> int:
     shutil.copytree(ROOT / "_vendor", stage / "_vendor")
     extra = dict(_parse_param(p) for p in args.param)
     try:
-        execute(stage, args.profile, extra, args.timeout)
+        jobs = args.jobs or default_jobs(args.profile, extra)
+        execute(stage, args.profile, extra, args.timeout, jobs)
     except pm.PapermillExecutionError as exc:
         print(f"\nnotebook failed: {exc.ename}: {exc.evalue}", file=sys.stderr)
         return 1
