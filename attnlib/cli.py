@@ -59,6 +59,15 @@ def build_parser() -> argparse.ArgumentParser:
     data_sub.add_parser("list", help="every dataset id, its classes, sizes and origin")
     fetch = data_sub.add_parser("fetch", help="download (or verify the mirror copy of) a dataset")
     fetch.add_argument("dataset")
+    add = data_sub.add_parser("add", help="register your own data (CSV or JSON Lines) as NAME")
+    add.add_argument("name")
+    add.add_argument("--train", required=True, type=Path, help="training file (.csv/.jsonl)")
+    add.add_argument("--test", required=True, type=Path, help="test file (.csv/.jsonl)")
+    add.add_argument("--text-column", default="text")
+    add.add_argument("--label-column", default="label")
+    add.add_argument("--preset", default="imdb", choices=["imdb", "yelp", "amazon", "yahoo"],
+                     help="the paper's hyperparameter set for the paper profile")
+    add.add_argument("--title", default=None)
 
     train = sub.add_parser("train", help="train one model")
     train.add_argument("--dataset", required=True)
@@ -112,9 +121,21 @@ def _cmd_data_list() -> None:
         train, test = spec.sizes or ("?", "?")
         print(f"{name:22} {spec.status:11} {spec.n_classes:>7} {train:>9,} {test:>8,}  "
               f"{where_from(spec):11} {spec.title}")
-    print("\norigin: mirror = $ATTNLIB_DATA_MIRROR, damaged-mirror = a mirror file fails its "
-          "checksum (copy it again), download-cache = downloaded earlier, download = fetched "
-          "on first use, unavailable = set the mirror")
+    print("\norigin: mirror = $ATTNLIB_DATA_MIRROR, damaged-mirror = a file fails its "
+          "checksum (copy or add it again), added = your data (`attnlib data add`), "
+          "download-cache = downloaded earlier, download = fetched on first use, "
+          "unavailable = set the mirror")
+
+
+def _cmd_data_add(args: argparse.Namespace) -> None:
+    from .data.user import add_dataset
+
+    spec = add_dataset(args.name, args.train, args.test, args.text_column, args.label_column,
+                       args.preset, args.title)
+    train, test = spec.sizes or (0, 0)
+    print(f"added {spec.id}: {train:,} training and {test:,} test documents, classes "
+          f"{', '.join(spec.classes)}; files in {spec.files_dir}. Use it as --dataset "
+          f"{spec.id} or -p datasets '[\"{spec.id}\"]'")
 
 
 def _cmd_data_fetch(dataset: str) -> None:
@@ -205,6 +226,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "data" and args.data_command == "list":
             _cmd_data_list()
+        elif args.command == "data" and args.data_command == "add":
+            _cmd_data_add(args)
         elif args.command == "data":
             _cmd_data_fetch(args.dataset)
         elif args.command == "train":

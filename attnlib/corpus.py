@@ -208,7 +208,8 @@ def _source_identity(dataset: str) -> dict[str, str]:
     out: dict[str, str] = {}
     for split in ("train", "test"):
         path = locate_split(dataset, split)  # verifies a mirror file's checksum
-        if mirror is not None and path.parent.parent == mirror and split in spec.mirror_sha256:
+        from_mirror = mirror is not None and path.parent.parent == mirror
+        if (from_mirror or spec.files_dir) and split in spec.mirror_sha256:
             out[split] = spec.mirror_sha256[split]
         else:
             stat = path.stat()

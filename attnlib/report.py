@@ -35,7 +35,8 @@ def data_caveat(datasets: list[str]) -> str:
     status = {d: get_dataset(d).status for d in datasets}
     parts = []
     for kind, words in (("substitute", "a substitute for the paper's data"),
-                        ("partial", "a part of the paper's data")):
+                        ("partial", "a part of the paper's data"),
+                        ("user", "your own data, not the paper's")):
         names = [d for d in datasets if status[d] == kind]
         if names:
             verb = "is" if len(names) == 1 else "are each"

@@ -16,7 +16,8 @@ from ..errors import DataError, check_type
 from .registry import DatasetSpec, get_dataset
 from .sources import SPLITS, fetch_and_normalize, iter_jsonl_gz, verify_checksum
 
-Origin = Literal["mirror", "damaged-mirror", "download-cache", "download", "unavailable"]
+Origin = Literal["mirror", "damaged-mirror", "added", "download-cache", "download",
+                 "unavailable"]
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,11 @@ def where_from(spec: DatasetSpec) -> Origin:
     """Where :func:`load_documents` would read ``spec`` from, without reading it."""
     if spec.files_of:
         return where_from(get_dataset(spec.files_of))
+    if spec.files_dir:
+        files = [Path(spec.files_dir) / f"{s}.jsonl.gz" for s in SPLITS]
+        ok = all(f.exists() and _mirror_file_ok(f, spec.mirror_sha256.get(s))
+                 for f, s in zip(files, SPLITS))
+        return "added" if ok else "damaged-mirror"
     mirror = paths.mirror_dir()
     if mirror and all((mirror / spec.id / f"{s}.jsonl.gz").exists() for s in SPLITS):
         files = [mirror / spec.id / f"{s}.jsonl.gz" for s in SPLITS]
@@ -72,6 +78,13 @@ def locate_split(dataset_id: str, split: str) -> Path:
         raise DataError(f"unknown split {split!r}; use one of {SPLITS}")
     if spec.files_of:
         return locate_split(spec.files_of, split)
+    if spec.files_dir:
+        path = Path(spec.files_dir) / f"{split}.jsonl.gz"
+        if not path.exists():
+            raise DataError(f"{path} of the added dataset {spec.id!r} is missing; add it again "
+                            "with `python -m attnlib data add`")
+        verify_checksum(path, "sha256:" + spec.mirror_sha256[split], "added dataset file")
+        return path
     mirror = paths.mirror_dir()
     if mirror is not None:
         candidate = mirror / spec.id / f"{split}.jsonl.gz"

@@ -7,9 +7,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from ..errors import UnknownNameError
 from ..registry import Registry
 
-Status = Literal["genuine", "substitute", "partial"]
+Status = Literal["genuine", "substitute", "partial", "user"]
 PaperPreset = Literal["imdb", "yelp", "amazon", "yahoo"]
 
 
@@ -57,6 +58,8 @@ class DatasetSpec:
         label_field: the record field that holds the class.
         label_values: when set, the class index is the position of the record's
             ``label_field`` value in this tuple (e.g. star ratings to classes).
+        files_dir: the folder holding the normalised files of a dataset added with
+            ``attnlib data add`` (status ``user``; ``mirror_sha256`` holds their SHA-256).
     """
 
     id: str
@@ -75,6 +78,7 @@ class DatasetSpec:
     files_of: str | None = None
     label_field: str = "label"
     label_values: tuple[int, ...] = ()
+    files_dir: str | None = None
 
     @property
     def n_classes(self) -> int:
@@ -269,10 +273,21 @@ for _spec in (
 
 
 def get_dataset(dataset_id: str) -> DatasetSpec:
-    """The registered dataset ``dataset_id``; an unknown id lists the valid ones."""
+    """The registered dataset ``dataset_id``, built in or added with ``attnlib data add``;
+    an unknown id lists the valid ones."""
+    if isinstance(dataset_id, str) and dataset_id not in DATASETS:
+        from .user import list_user_datasets, user_spec
+
+        try:
+            return user_spec(dataset_id)
+        except KeyError:
+            raise UnknownNameError("dataset", dataset_id,
+                                   [*DATASETS.names(), *list_user_datasets()]) from None
     return DATASETS.get(dataset_id)
 
 
 def list_datasets() -> list[str]:
-    """Every registered dataset id."""
-    return DATASETS.names()
+    """Every registered dataset id, then those added with ``attnlib data add``."""
+    from .user import list_user_datasets
+
+    return [*DATASETS.names(), *list_user_datasets()]
