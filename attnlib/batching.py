@@ -49,9 +49,15 @@ def make_batches(
     batch_size: int = 64,
     shuffle: bool = False,
     seed: int = 0,
+    han_cap: str = "padded_tokens",
 ) -> list[np.ndarray]:
     """Group documents of similar length into batches of at most ``batch_size`` documents
     and (unless a single document exceeds it) at most ``token_cap`` padded tokens.
+
+    For HAN, ``han_cap`` says what the cap bounds: ``padded_tokens`` = documents x
+    sentences x tokens per sentence; ``longest_sentence`` = documents x tokens of the
+    longest sentence, the paper's rule (AllenNLP's ``maximum_samples_per_batch`` on
+    ``list_num_tokens``), which gives batches several times larger.
 
     With ``shuffle`` the order inside equal lengths and the order of batches are drawn
     from ``seed``; otherwise batches follow increasing length, deterministically.
@@ -70,7 +76,8 @@ def make_batches(
         s = int(corpus.n_sentences[i]) if arch == "han" else 1
         t = int(corpus.max_sentence_tokens[i]) if arch == "han" else int(corpus.n_tokens[i])
         new_s, new_t = max(max_s, s), max(max_t, t)
-        if current and (len(current) >= batch_size or (len(current) + 1) * new_s * new_t > token_cap):
+        size = (len(current) + 1) * new_t * (1 if han_cap == "longest_sentence" else new_s)
+        if current and (len(current) >= batch_size or size > token_cap):
             batches.append(np.asarray(current))
             current, new_s, new_t = [], s, t
         current.append(int(i))

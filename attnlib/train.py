@@ -254,7 +254,8 @@ def _train_locked(config: RunConfig, out: Path, device: str | torch.device, prog
         with _StopRequests() as stops:
             while not state.finished and state.epoch < tc.max_epochs:
                 batches = make_batches(data.train, arch, tc.token_cap, tc.batch_size,
-                                       shuffle=True, seed=tc.seed * 100_003 + state.epoch)
+                                       shuffle=True, seed=tc.seed * 100_003 + state.epoch,
+                                       han_cap=tc.han_batch_cap)
                 model.train()
                 bar = tqdm(total=len(batches), initial=state.batch_index, disable=not progress,
                            desc=f"{config.label} epoch {state.epoch + 1}/{tc.max_epochs}",

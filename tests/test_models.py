@@ -90,3 +90,23 @@ def test_seeded_models_are_identical():
     a, b = _model("han", "rnn", seed=3), _model("han", "rnn", seed=3)
     for (name, pa), (_, pb) in zip(a.named_parameters(), b.named_parameters()):
         assert torch.equal(pa, pb), name
+
+
+def test_training_a_model_leaves_the_prepared_embeddings_unchanged():
+    """Models copy the prepared embedding matrix: with a shared array, training one model
+    changed the starting point of every later model built from the same prepared data."""
+    import numpy as np
+    import torch
+
+    from attnlib.config import ModelConfig
+    from attnlib.models import build_model
+
+    embeddings = np.random.default_rng(0).normal(size=(30, 200)).astype(np.float32)
+    before = embeddings.copy()
+    model = build_model(ModelConfig(arch="flan", encoder="noenc"), embeddings, 2, seed=0)
+    tokens = torch.tensor([[1, 2, 3, 4]])
+    loss = model(tokens).logits.sum()
+    loss.backward()
+    torch.optim.SGD(model.parameters(), lr=1.0).step()
+    assert not torch.equal(model.embedding.weight[1:5], torch.from_numpy(before[1:5]))
+    assert np.array_equal(embeddings, before)

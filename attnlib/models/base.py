@@ -50,8 +50,10 @@ class AttentionClassifier(nn.Module):
         super().__init__()
         self.config = config
         self.n_classes = n_classes
+        # a copy: as_tensor would share the prepared data's array, and training would then
+        # change the starting embeddings of every later model built from the same data
         self.embedding = nn.Embedding.from_pretrained(
-            torch.as_tensor(embeddings, dtype=torch.float32), freeze=False, padding_idx=0
+            torch.tensor(embeddings, dtype=torch.float32), freeze=False, padding_idx=0
         )
         self.dropout_out = nn.Dropout(config.dropout_out)
 
