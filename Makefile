@@ -23,7 +23,7 @@ help:
 	@echo "                                  published results/paper/, smoke trains from scratch"
 	@echo "make test                         unit, notebook, book-build and browser tests"
 	@echo "make test-fast                    unit tests only"
-	@echo "make bench                        erasure benchmark (benchmarks/erasure.py)"
+	@echo "make bench                        erasure and training-speed benchmarks (benchmarks/)"
 	@echo "make grid                         train, test and publish the paper grid (hours on a CPU)"
 
 $(VENV)/.installed: requirements.txt pyproject.toml
@@ -50,6 +50,7 @@ test-fast: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(PY) benchmarks/erasure.py $(BENCH_ARGS)
+	$(PY) benchmarks/training_speed.py
 
 grid: $(VENV)/.installed
 	$(PY) -m attnlib grid --plan paper

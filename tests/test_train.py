@@ -143,3 +143,31 @@ def test_flan_noenc_on_2000_real_reviews_clearly_beats_chance(tmp_path):
     metrics = train_run(config, tmp_path / "run", device="cpu", progress=False)
     assert metrics["n_test"] == 1000
     assert metrics["test_accuracy"] >= 0.75, metrics
+
+
+def test_the_han_batch_rule_keeps_published_hashes_and_changes_batches():
+    """A field added after runs were published leaves their hashes alone at its earlier
+    implicit value; the paper's rule (documents x longest sentence) makes larger batches."""
+    from dataclasses import replace
+
+    from attnlib.batching import make_batches
+    from attnlib.config import make_run_config
+
+    config = make_run_config("paper", "yahoo-answers-2topic", "flan", "noenc", 0)
+    assert config.hash == "e951c4a12b55"  # results/paper/yahoo-answers-2topic/FLANnoenc
+    paper_rule = replace(config, train=replace(config.train, han_batch_cap="longest_sentence"))
+    assert paper_rule.hash != config.hash
+    with pytest.raises(ParameterError, match="han_batch_cap"):
+        replace(config.train, han_batch_cap="tokens")
+    import numpy as np
+
+    from attnlib.corpus import EncodedCorpus
+
+    corpus = EncodedCorpus(  # 40 documents of 6 sentences of 8 tokens
+        token_ids=np.ones(40 * 6 * 8, dtype=np.int32),
+        sentence_offsets=np.arange(0, 40 * 6 * 8 + 1, 8, dtype=np.int64),
+        doc_offsets=np.arange(0, 40 * 6 + 1, 6, dtype=np.int64),
+        labels=np.zeros(40, dtype=np.int64), doc_ids=[str(i) for i in range(40)])
+    small = make_batches(corpus, "han", 400, 64)
+    large = make_batches(corpus, "han", 400, 64, han_cap="longest_sentence")
+    assert [len(b) for b in small] == [8] * 5 and [len(b) for b in large] == [40]
