@@ -184,7 +184,9 @@ def _readme(profile: str, runs: list[dict[str, Any]]) -> str:
         "Each folder holds the run's `config.json` (with its hash), `metrics.json` (accuracy,",
         "epochs, wall time, provenance), `history.json`, `erasure.parquet` (one row per test",
         "document x test x ranking, schema in `attnlib/results.py`) and `explorer.json`.",
-        "Checkpoints are not published.",
+        "Checkpoints are not published. Beside the runs, `baselines.json` holds the majority-class",
+        "and tf-idf baselines and `data_summary.json` the data chapter's numbers, so that the",
+        "book renders without preprocessing the full datasets.",
         "",
         "| dataset | model | seed | test accuracy | majority class | epochs | train time | "
         "train / test docs | device |",

@@ -77,3 +77,28 @@ def test_committed_paper_results_build_the_conclusions_without_training(tmp_path
     expected = (f"reports {len(runs)} of the {len(planned_runs('paper'))} runs planned"
                 if missing else f"reports all {len(runs)} runs")
     assert expected in executed
+
+
+def _has_mirror(dataset: str) -> bool:
+    mirror = paths.mirror_dir()
+    return mirror is not None and (mirror / dataset / "train.jsonl.gz").exists()
+
+
+@pytest.mark.skipif(not _has_mirror("yahoo-answers-2topic"), reason="needs the mirror")
+def test_published_data_summaries_and_baselines_match_the_data(monkeypatch, tmp_path):
+    """The published book shows data numbers and baselines it did not compute: recompute
+    them for the smallest published dataset and compare."""
+    from attnlib.baseline import read_published_baselines, tfidf_baseline
+    from attnlib.config import make_run_config, config_hash
+    from attnlib.corpus import prepare_data
+    from attnlib.data_summary import read_published_summaries, summarize_data
+
+    monkeypatch.setenv(paths.DATA_HOME_ENV, str(tmp_path / "home"))
+    root = ROOT / "results" / "paper"
+    config = make_run_config("paper", "yahoo-answers-2topic", "flan", "rnn", 0).data
+    data = prepare_data(config, progress=False)
+    published = read_published_summaries(root)[config_hash(config)]
+    computed = json.loads(json.dumps(summarize_data(data)))  # as JSON stores it
+    assert computed == {k: v for k, v in published.items()}
+    baseline = read_published_baselines(root)[config_hash(config)]
+    assert tfidf_baseline(data) == baseline
