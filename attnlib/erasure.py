@@ -141,3 +141,30 @@ def predicted_class_gradient(
     probs = torch.softmax(head(h.detach(), a), -1)
     (grad,) = torch.autograd.grad(probs.gather(1, pred[:, None]).sum(), a)
     return grad
+
+
+def leave_one_out_logits(item_logits: torch.Tensor, alpha: torch.Tensor,
+                         bias: torch.Tensor) -> torch.Tensor:
+    """Logits after erasing each item alone, every item at once.
+
+    With S = sum_j alpha_j z_j, erasing item i leaves (S - alpha_i z_i) / (1 - alpha_i) + b,
+    or b alone when item i held all the weight. item_logits: (B, n, C), alpha: (B, n),
+    bias: (C,) -> (B, n, C). Explained in the chapter "Multi-weight tests".
+    """
+    a = alpha.double()
+    total = torch.einsum("bn,bnc->bc", a, item_logits)  # (B, C)
+    rest = 1.0 - a  # (B, n)
+    num = total.unsqueeze(1) - a.unsqueeze(-1) * item_logits
+    safe = torch.where(rest > 1e-12, rest, 1.0).unsqueeze(-1)
+    return torch.where(rest.unsqueeze(-1) > 1e-12, num / safe, 0.0) + bias
+
+
+def leave_one_out_drop(item_logits: torch.Tensor, alpha: torch.Tensor, bias: torch.Tensor,
+                       pred: torch.Tensor) -> torch.Tensor:
+    """(B, n) drop in the predicted class's probability when item i alone is erased
+    (Jain & Wallace's leave-one-out importance at the tested layer)."""
+    full = torch.softmax(torch.einsum("bn,bnc->bc", alpha.double(), item_logits) + bias, -1)
+    erased = torch.softmax(leave_one_out_logits(item_logits, alpha, bias), -1)
+    index = pred.view(-1, 1)
+    return full.gather(1, index) - erased.gather(2, index.unsqueeze(1).expand(
+        -1, alpha.shape[1], 1)).squeeze(-1)

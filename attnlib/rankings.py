@@ -33,6 +33,8 @@ class RankingContext:
         gradient_fn: computes (B, n) d p_pred / d alpha on demand.
         instance_ids: (B,) stable ids of the instances (seed random draws per instance).
         seed: the draw's seed (random rankings).
+        item_logits: (B, n, C) z_i = W h_i, bias: (C,), pred: (B,) decisions; for
+            rankings that recompute the output (leave-one-out).
     """
 
     alpha: torch.Tensor
@@ -40,6 +42,9 @@ class RankingContext:
     gradient_fn: Callable[[], torch.Tensor]
     instance_ids: np.ndarray
     seed: int = 0
+    item_logits: torch.Tensor | None = None
+    bias: torch.Tensor | None = None
+    pred: torch.Tensor | None = None
 
     @cached_property
     def gradient(self) -> torch.Tensor:
@@ -108,6 +113,15 @@ def gradient(ctx: RankingContext) -> torch.Tensor:
 @register_ranking("grad_x_attention", "largest alpha_i * d p_pred / d alpha_i first")
 def grad_x_attention(ctx: RankingContext) -> torch.Tensor:
     return ctx.alpha.double() * ctx.gradient
+
+
+@register_ranking("leave_one_out", "largest drop in p_pred when the item alone is erased first")
+def leave_one_out(ctx: RankingContext) -> torch.Tensor:
+    from .erasure import leave_one_out_drop
+
+    if ctx.item_logits is None or ctx.bias is None or ctx.pred is None:
+        raise ValueError("leave_one_out needs item_logits, bias and pred in the context")
+    return leave_one_out_drop(ctx.item_logits, ctx.alpha, ctx.bias, ctx.pred)
 
 
 def get_ranking(name: str) -> Ranking:

@@ -158,7 +158,8 @@ def prepare_batch(run: TrainedRun, tokens: torch.Tensor, instance_ids: np.ndarra
         with torch.enable_grad():
             return predicted_class_gradient(head, h, alpha, pred)
 
-    ctx = RankingContext(alpha, mask, gradient, instance_ids)
+    ctx = RankingContext(alpha, mask, gradient, instance_ids, item_logits=item_logits,
+                         bias=head.bias, pred=pred)
     orders = []
     for name, seed in suite.expanded():
         ctx.seed = suite.seed if seed is None else seed

@@ -17,9 +17,10 @@ RANKING_LABELS = {
     "random": "Random",
     "gradient": "Gradient",
     "grad_x_attention": "Gradient × attention",
+    "leave_one_out": "Leave-one-out",
 }
 RANKING_ORDER = list(RANKING_LABELS.values())
-RANKING_COLORS = ["#4c78a8", "#9ecae9", "#bab0ac", "#f58518", "#e45756"]
+RANKING_COLORS = ["#4c78a8", "#9ecae9", "#bab0ac", "#f58518", "#e45756", "#54a24b"]
 MODEL_ORDER = ["HANrnn", "HANconv", "HANnoenc", "FLANrnn", "FLANconv", "FLANnoenc"]
 
 

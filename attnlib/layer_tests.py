@@ -1,0 +1,90 @@
+"""Follow-up tests of attention at the tested layer (Jain & Wallace 2019, §4.1-4.2), exact
+and vectorised like the erasure engine: the layers above the attention are one affine
+map, so any reweighting of the items is a weighted sum of z_i = W h_i plus the bias.
+
+* :func:`permutation_outputs` / :func:`permutation_summary`: shuffle a document's
+  attention weights over its items many times and measure how far the output moves
+  (total variation distance and Jensen-Shannon divergence from the original output).
+* :func:`kendall_tau` / :func:`agreement`: how well attention's ranking of the items
+  agrees with another importance measure's (Kendall's tau-b per document).
+
+Each has a plain per-document reference in the tests. Part of issue 16; not yet in the
+default test suite (the published runs carry no checkpoints to run them on).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from .divergence import js_divergence
+from .rankings import uniform_hash
+
+
+def permutation_alphas(alpha: torch.Tensor, mask: torch.Tensor, instance_ids: np.ndarray,
+                       n_permutations: int = 100, seed: int = 0) -> torch.Tensor:
+    """(B, K, n): K seeded random permutations of each document's weights over its real
+    items (padding stays zero). The draws depend only on (seed, instance id, k), so a
+    document gets the same permutations in any batch."""
+    b, n = alpha.shape
+    keys = uniform_hash(seed, 7, np.repeat(np.asarray(instance_ids, np.int64), n_permutations)
+                        * 1_000_003 + np.tile(np.arange(n_permutations), b), n)
+    keys_t = torch.as_tensor(keys, device=alpha.device).view(b, n_permutations, n)
+    keys_t = torch.where(mask.unsqueeze(1), keys_t, float("inf"))  # padding sorts last
+    order = torch.argsort(keys_t, dim=-1, stable=True)  # (B, K, n): a random order of items
+    real_order = torch.argsort(torch.where(mask, 0, 1), dim=-1, stable=True)  # real first
+    # the j-th real item receives the weight of the order's j-th real item
+    source = alpha.double().unsqueeze(1).expand(-1, n_permutations, -1).gather(2, order)
+    out = torch.zeros((b, n_permutations, n), dtype=torch.float64, device=alpha.device)
+    out.scatter_(2, real_order.unsqueeze(1).expand(-1, n_permutations, -1), source)
+    return out
+
+
+def permutation_outputs(item_logits: torch.Tensor, alpha: torch.Tensor, mask: torch.Tensor,
+                        bias: torch.Tensor, instance_ids: np.ndarray,
+                        n_permutations: int = 100, seed: int = 0
+                        ) -> tuple[torch.Tensor, torch.Tensor]:
+    """(B, K) total variation distance and JS divergence (nats) between each permuted
+    output distribution and the original one."""
+    permuted = permutation_alphas(alpha, mask, instance_ids, n_permutations, seed)
+    logits = torch.einsum("bkn,bnc->bkc", permuted, item_logits) + bias
+    original = torch.einsum("bn,bnc->bc", alpha.double(), item_logits) + bias
+    p = torch.softmax(original, -1).unsqueeze(1)
+    q = torch.softmax(logits, -1)
+    tvd = 0.5 * (p - q).abs().sum(-1)
+    js = js_divergence(original.unsqueeze(1).expand_as(logits), logits)
+    return tvd, js
+
+
+def permutation_summary(tvd: torch.Tensor, js: torch.Tensor, barely: float = 0.01
+                        ) -> dict[str, np.ndarray]:
+    """Per document: median TVD and JS over the permutations, and whether the output
+    barely moves (median TVD below ``barely``)."""
+    med_tvd = tvd.median(dim=1).values.cpu().numpy()
+    return {"median_tvd": med_tvd, "median_js": js.median(dim=1).values.cpu().numpy(),
+            "barely_moves": med_tvd < barely}
+
+
+def kendall_tau(a: np.ndarray, b: np.ndarray) -> float:
+    """Kendall's tau-b of two score vectors over the same items (ties counted as in
+    scipy); NaN when either is constant or there are fewer than two items."""
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    if len(a) < 2:
+        return float("nan")
+    da = np.sign(a[:, None] - a[None, :])
+    db = np.sign(b[:, None] - b[None, :])
+    upper = np.triu_indices(len(a), 1)
+    da, db = da[upper], db[upper]
+    concordant_minus_discordant = float((da * db).sum())
+    pairs_a, pairs_b = float((da != 0).sum()), float((db != 0).sum())
+    if pairs_a == 0 or pairs_b == 0:
+        return float("nan")
+    return concordant_minus_discordant / np.sqrt(pairs_a * pairs_b)
+
+
+def agreement(attention: torch.Tensor, other: torch.Tensor, mask: torch.Tensor
+              ) -> np.ndarray:
+    """(B,) Kendall's tau-b between attention and another measure's scores of each
+    document's real items."""
+    a, o, m = (x.detach().cpu().numpy() for x in (attention, other, mask))
+    return np.array([kendall_tau(a[i][m[i]], o[i][m[i]]) for i in range(len(a))])
