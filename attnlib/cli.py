@@ -177,7 +177,8 @@ def _cmd_test(args: argparse.Namespace) -> None:
                         max_test_docs=args.max_test_docs)
     run = load_run(args.run_dir, device=args.device)
     frame = ensure_erasure_results(run, args.out, suite, progress=not args.quiet)
-    summary = fraction_to_flip_summary(frame)[["ranking", "n", "never_flip_share", "median"]]
+    summary = fraction_to_flip_summary(frame)[["ranking", "n", "before_full_share",
+                                               "full_only_share", "never_flip_share", "median"]]
     print(f"{len(frame):,} rows -> {args.out}")
     print(summary.to_string(index=False, float_format=lambda x: f"{x:.3f}"))
 
