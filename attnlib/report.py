@@ -50,15 +50,21 @@ def coverage_note(study: Study) -> str:
     """How much of its profile's planned grid (:mod:`attnlib.plan`) a study reports; the
     claims and conclusions chapters glue it next to their verdicts."""
     n_runs, missing = len(study.run_configs()), study.missing_planned_runs()
+    outdated = study.outdated_runs()
+    older = "" if not outdated else (
+        f"; {len(outdated)} of the reported runs were trained with an earlier "
+        f"configuration of the profile ({_join([c.label for c in outdated][:6])}"
+        f"{' and others' if len(outdated) > 6 else ''}) and are reported as trained "
+        "(`make grid` retrains them)")
     if not missing and study.follows_plan:
         return (f"this build reports all {len(planned_runs(study.profile))} runs planned for "
-                f"the `{study.profile}` profile")
+                f"the `{study.profile}` profile{older}")
     if not missing:
         return ("this build reports the one run it was asked for" if n_runs == 1
                 else f"this build reports all {n_runs} runs it was asked for")
     planned = len(planned_runs(study.profile))
     return (f"this build reports {n_runs} of the {planned} runs planned for the "
-            f"`{study.profile}` profile; not yet trained: {describe_runs(missing)}. The "
+            f"`{study.profile}` profile; not yet trained: {describe_runs(missing)}{older}. The "
             "verdicts rest on the trained runs only")
 
 

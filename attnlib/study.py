@@ -57,8 +57,11 @@ class Study:
     device: str = "auto"
     runs: tuple[tuple[str, str, str, int], ...] | None = None  # explicit (dataset, arch,
     # encoder, seed) list instead of the full product, e.g. the published paper grid
+    recorded: tuple[RunConfig, ...] | None = None  # the published runs' own configs
 
     def run_configs(self) -> list[RunConfig]:
+        if self.recorded is not None:  # published runs are reported as they were trained
+            return list(self.recorded)
         grid = self.runs or [(d, a, e, s) for d in self.datasets for a in self.archs
                              for e in self.encoders for s in self.seeds]
         return [make_run_config(self.profile, d, a, e, s, max_train_docs=self.max_train_docs,
@@ -74,6 +77,13 @@ class Study:
         """Whether this is the published default study of a profile with a plan
         (:mod:`attnlib.plan`), rather than a study of explicit parameters."""
         return self.runs is not None and self.profile in PLANS
+
+    def outdated_runs(self) -> list[RunConfig]:
+        """Published runs trained with an earlier configuration of their profile (a
+        preset or a batching rule changed since): reported as trained, retrained by
+        ``make grid``."""
+        return [c for c in self.recorded or () if c != make_run_config(
+            self.profile, c.data.dataset, c.model.arch, c.model.encoder, c.train.seed)]
 
     def missing_planned_runs(self) -> list[RunKey]:
         """Runs of the profile's plan that this study lacks, when it :attr:`follows_plan`;
@@ -171,16 +181,36 @@ def make_study(
     root = published_root(profile)
     published = read_manifest(root) if root is not None else []
     if published and datasets is None and archs is None and encoders is None and seeds is None:
-        # the default study of a profile with published results is exactly those runs
+        # the default study of a profile with published results is exactly those runs,
+        # with the configs they were trained with unless an override asks for others
         runs = tuple(run_keys(published))
+        plain = max_test_docs is None and max_train_docs is None and epochs is None
+        recorded = tuple(_recorded_config(root, e) for e in published) if plain else None
         return Study(profile, tuple(dict.fromkeys(r[0] for r in runs)),
                      tuple(dict.fromkeys(r[1] for r in runs)),
                      tuple(dict.fromkeys(r[2] for r in runs)),
                      tuple(dict.fromkeys(r[3] for r in runs)), max_test_docs, max_train_docs,
-                     epochs, device, runs)
+                     epochs, device, runs, recorded)
     datasets_t = datasets_t or _available(PROFILE_DATASETS[profile])
     return Study(profile, datasets_t, archs_t, encoders_t, seeds_t, max_test_docs,
                  max_train_docs, epochs, device)
+
+
+def _recorded_config(root: Path | None, entry: dict[str, Any]) -> RunConfig:
+    """The config a published run was trained with (its ``config.json``)."""
+    assert root is not None
+    path = root / str(entry.get("path", "")) / "config.json"
+    raw = dict(read_run_json(path, ("hash", "data", "model", "train")))
+    saved = raw.pop("hash")
+    try:
+        config = RunConfig.from_dict(raw)
+    except (AttnlibError, KeyError, TypeError, ValueError) as error:
+        raise DataError(f"{path} does not describe a run ({error}); restore it with `git "
+                        "checkout`") from error
+    if config.hash != saved or entry.get("hash") != saved:
+        raise DataError(f"{path} does not match its hash in the manifest; restore it with "
+                        "`git checkout`")
+    return config
 
 
 def published_root(profile: str) -> Path | None:

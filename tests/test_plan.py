@@ -85,3 +85,30 @@ def test_the_published_study_reports_its_coverage_of_the_plan():
     assert coverage_note(explicit) == "this build reports the one run it was asked for"
     two = make_study("smoke", datasets=["imdb"], archs=["han", "flan"], encoders=["rnn"])
     assert coverage_note(two) == "this build reports all 2 runs it was asked for"
+
+
+def test_published_runs_are_reported_with_the_configs_they_were_trained_with(monkeypatch):
+    """A preset changed after publication: the book still reads the published runs (no
+    training) and says which were trained with the earlier configuration."""
+    from dataclasses import replace
+
+    import attnlib.study as study_module
+    from attnlib.config import make_run_config
+
+    def changed_preset(profile, dataset, arch, encoder, seed=0, **kwargs):
+        config = make_run_config(profile, dataset, arch, encoder, seed, **kwargs)
+        if dataset != "amazon-marc-en":
+            return config
+        return replace(config, train=replace(config.train, lr_patience=2))
+
+    monkeypatch.setattr(study_module, "make_run_config", changed_preset)
+    study = make_study("paper")
+    published = read_manifest(PAPER)
+    assert [c.hash for c in study.run_configs()] == [e["hash"] for e in published]
+    outdated = study.outdated_runs()
+    assert outdated and {c.data.dataset for c in outdated} == {"amazon-marc-en"}
+    note = coverage_note(study)
+    assert f"{len(outdated)} of the reported runs were trained with an earlier" in note
+    monkeypatch.setenv("ATTNLIB_NO_TRAINING", "1")  # reading them trains nothing
+    record = study_module.ensure_run(outdated[0], study.suite, progress=False)
+    assert record.source == "published"
