@@ -51,6 +51,15 @@ SCHEMA: dict[str, str] = {
     "flip_random": "boolean",
 }
 TESTS = ("single", "multi")
+# columns computed from others on load rather than stored (they are exact functions of
+# stored integers, so recomputing them loses nothing and keeps the files smaller)
+DERIVED = ("first_flip_fraction",)
+
+
+def _derive(df: pd.DataFrame) -> pd.DataFrame:
+    k = df["first_flip_k"].astype("Float64")
+    n = df["n_items"].astype("Float64")
+    return df.assign(first_flip_fraction=(k / n).astype("Float64"))
 
 
 def validate(df: pd.DataFrame, source: str = "results") -> pd.DataFrame:
@@ -80,16 +89,17 @@ def to_schema(columns: dict[str, Any]) -> pd.DataFrame:
 
 def save_results(df: pd.DataFrame, path: str | Path, provenance: dict[str, Any]) -> Path:
     """Validate and write ``df`` atomically as zstd-compressed Parquet with provenance
-    (without its creation time, so that identical results give identical bytes).
+    (without its creation time, so that identical results give identical bytes, and
+    without the :data:`DERIVED` columns, which :func:`load_results` recomputes).
 
     Float columns are stored at float32 precision (about 7 significant digits; the signs
     of Delta JS and every comparison the book makes are unaffected), which makes the
     files about a third smaller.
     """
-    df = validate(df).copy()
+    df = validate(df).drop(columns=list(DERIVED))
     # no creation time: identical runs give byte-identical files, comparable by checksum
     provenance = {k: v for k, v in provenance.items() if k != "created"}
-    floats = [c for c, t in SCHEMA.items() if t == "Float64"]
+    floats = [c for c, t in SCHEMA.items() if t == "Float64" and c not in DERIVED]
     for column in floats:
         df[column] = df[column].astype("Float32").astype("Float64")
     table = pa.Table.from_pandas(df, preserve_index=False)
@@ -161,7 +171,8 @@ def load_results(path: str | Path) -> pd.DataFrame:
     except (OSError, ValueError, pa.ArrowException) as error:
         raise _damaged(path, error) from error
     _check_stored_types(table.schema, path)
-    df = validate(table.to_pandas(types_mapper=pd.ArrowDtype).pipe(_to_numpy), str(path))
+    df = validate(table.to_pandas(types_mapper=pd.ArrowDtype).pipe(_to_numpy).pipe(_derive),
+                  str(path))
     df.attrs["provenance"] = provenance
     return df
 
