@@ -59,14 +59,22 @@ def check_output_file(path: str | os.PathLike[str]) -> None:
     if target.is_dir():
         raise ParameterError(f"{target} is a folder; give the path of a file to write, for "
                              f"example {target / 'erasure.parquet'}")
-    for parent in target.parents:
+    check_writable_folder(target.parent, f"cannot write {target}", "another output path")
+
+
+def check_writable_folder(folder: str | os.PathLike[str], problem: str, fix: str) -> None:
+    """Fail at once if ``folder`` cannot be created or written: the nearest existing
+    folder on its way is a file, or is read-only. ``problem`` and ``fix`` word the error
+    (``problem``: ``<path> is a file, not a folder; choose <fix>``)."""
+    from .errors import ParameterError
+
+    for parent in (Path(folder), *Path(folder).parents):
         if parent.exists():
             if not parent.is_dir():
-                raise ParameterError(f"cannot write {target}: {parent} is a file, not a "
-                                     "folder; choose another output path")
+                raise ParameterError(f"{problem}: {parent} is a file, not a folder; "
+                                     f"choose {fix}")
             if not os.access(parent, os.W_OK | os.X_OK):
-                raise ParameterError(f"cannot write {target}: {parent} is not writable; "
-                                     "choose another output path")
+                raise ParameterError(f"{problem}: {parent} is not writable; choose {fix}")
             return
 
 

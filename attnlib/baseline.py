@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .atomic import read_json, write_json
-from .config import DataConfig, config_hash
+from .config import config_hash
 from .corpus import EncodedCorpus, PreparedData
 from .errors import DataError
 
@@ -125,10 +125,6 @@ def write_published_baselines(root: Path, results: list[BaselineResult]) -> Path
     entries = sorted((r.to_dict() for r in results), key=lambda e: e["dataset"])
     write_json(path, {"baselines": entries})
     return path
-
-
-def data_hash(config: DataConfig) -> str:
-    return config_hash(config)
 
 
 def wilson_low(accuracy: float, n: int, z: float = 1.96) -> float:

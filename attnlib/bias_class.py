@@ -32,6 +32,18 @@ BEFORE_FULL, FULL_ONLY, NEVER = ("flips before full erasure", "flips only at ful
 OUTCOMES = (BEFORE_FULL, FULL_ONLY, NEVER)
 
 
+def flips_before_full(multi: pd.DataFrame) -> pd.Series:
+    """(rows,) bool: the first flip came with fewer items erased than the document has."""
+    return (multi["first_flip_k"] < multi["n_items"]).fillna(False).astype(bool)
+
+
+def censored_first_flip(multi: pd.DataFrame) -> pd.Series:
+    """first_flip_k as floats, with flips at full erasure and no flips as infinity: the
+    number of items a ranking needs, counting only what the ranking can decide."""
+    k = multi["first_flip_k"].astype("Float64")
+    return k.where(flips_before_full(multi)).fillna(np.inf).astype(float)
+
+
 def bias_class_of_run(multi: pd.DataFrame) -> int | None:
     """argmax(b) of one run, from its multi-weight rows: the predicted class of its
     never-flipping documents. ``None`` when no document of the run reveals it.
@@ -69,9 +81,8 @@ def multi_outcomes(results: pd.DataFrame) -> pd.DataFrame:
     bias = {run: bias_class_of_run(group)
             for run, group in multi.groupby("run", observed=True)}
     bias_col = multi["run"].map(bias).astype("Int64")
-    k, n = multi["first_flip_k"], multi["n_items"]
-    before = (k < n).fillna(False).astype(bool)
-    never = k.isna()
+    before = flips_before_full(multi)
+    never = multi["first_flip_k"].isna()
     outcome = np.where(before, BEFORE_FULL, np.where(never, NEVER, FULL_ONLY))
     return multi.assign(
         bias_class=bias_col,

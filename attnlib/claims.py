@@ -24,7 +24,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from .bias_class import multi_outcomes
+from .bias_class import censored_first_flip, multi_outcomes
 from .results import validate
 from .stats import CrossedBootstrap, Reduce, mean_of_first
 
@@ -150,19 +150,14 @@ def _share_minus_negative(sums: np.ndarray, counts: np.ndarray) -> float:
     return share - float(sums[2] / counts[2]) if counts[2] > 0 else float("nan")
 
 
-def _censored_k(m: pd.DataFrame) -> pd.Series:
-    k = m["first_flip_k"].astype("Float64")
-    return k.where(k < m["n_items"]).fillna(np.inf).astype(float)
-
-
 def _duel(ranking: str, other: str) -> Callable[[pd.DataFrame], pd.DataFrame]:
     """+1 where ``other`` flips (before full erasure) with fewer items than ``ranking``,
     −1 where it needs more (no flip before full erasure loses), 0 on ties; documents
     that neither flips before full erasure are left out."""
 
     def values(df: pd.DataFrame) -> pd.DataFrame:
-        a = _censored_k(_multi(df, ranking))
-        b = _censored_k(_multi(df, other)).reindex(a.index, fill_value=np.inf)
+        a = censored_first_flip(_multi(df, ranking))
+        b = censored_first_flip(_multi(df, other)).reindex(a.index, fill_value=np.inf)
         keep = np.isfinite(a) | np.isfinite(b)
         sign = np.sign(a - b).where(keep)
         sign[keep & (a == b)] = 0.0
@@ -246,11 +241,10 @@ def get_claim(claim_id: str) -> Claim:
     raise UnknownNameError("claim", claim_id, list_claims())
 
 
-def _aligned(per_seed: list[pd.DataFrame], instances: pd.Index) -> tuple[np.ndarray, list[str]]:
-    """(S, D, C) values on the cell's shared documents, and the column names."""
+def _aligned(per_seed: list[pd.DataFrame], instances: pd.Index) -> np.ndarray:
+    """(S, D, C) values on the cell's shared documents (the tie and used columns aside)."""
     columns = [c for c in per_seed[0].columns if c not in ("tie", "used")]
-    cube = np.stack([f.reindex(instances)[columns].to_numpy(float) for f in per_seed])
-    return cube, columns
+    return np.stack([f.reindex(instances)[columns].to_numpy(float) for f in per_seed])
 
 
 EVALUATED_COLUMNS = ["claim", "dataset", "model", "statistic", "estimate", "ci_low", "ci_high",
@@ -280,7 +274,7 @@ def evaluate_claims(results: pd.DataFrame, n_boot: int = 1000, seed: int = 0,
             if claim.models == "han" and not str(model).startswith("HAN"):
                 continue
             per_seed = [claim.values(g) for g in by_seed]
-            cube, _columns = _aligned(per_seed, instances)
+            cube = _aligned(per_seed, instances)
             est, low, high = boot.interval(cube, claim.reduce)
             stacked = pd.concat(per_seed)
             used = (stacked["used"] if "used" in stacked else

@@ -185,22 +185,19 @@ class RunConfig:
 
 
 HAN_BATCH_CAPS = ("padded_tokens", "longest_sentence")
-# fields added after runs were published: left out of the hash at their earlier implicit
-# value, so that a run trained before the field existed keeps its hash (and its folder)
-_ADDED_FIELDS = {"train": {"han_batch_cap": "padded_tokens"}}
+# TrainConfig fields added after runs were published: left out of the hash at their
+# earlier implicit value, so that a run trained before the field existed keeps its hash
+_ADDED_TRAIN_FIELDS = {"han_batch_cap": "padded_tokens"}
 
 
 def config_hash(config: Any) -> str:
     """A stable 12-hex-digit hash of a config dataclass (includes the library version)."""
     payload = asdict(config)
-    for part, added in _ADDED_FIELDS.items():
-        section = payload.get(part) if isinstance(payload.get(part), dict) else (
-            payload if part == type(config).__name__.lower().removesuffix("config") else None)
-        if section is None:
-            continue
-        for name, legacy in added.items():
-            if section.get(name) == legacy:
-                section.pop(name)
+    train = payload.get("train") if isinstance(config, RunConfig) else (
+        payload if isinstance(config, TrainConfig) else None)
+    for name, legacy in _ADDED_TRAIN_FIELDS.items():
+        if train is not None and train.get(name) == legacy:
+            train.pop(name)
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()
                           ).hexdigest()[:12]
 

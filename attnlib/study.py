@@ -20,9 +20,9 @@ import pandas as pd
 
 from . import paths
 from .atomic import read_json, write_json
-from .baseline import data_hash, ensure_baseline, model_checks, read_published_baselines
+from .baseline import ensure_baseline, model_checks, read_published_baselines
 from .corpus import PreparedData, prepare_data
-from .config import ARCHS, ENCODERS, RunConfig, list_profiles, make_run_config
+from .config import ARCHS, ENCODERS, RunConfig, config_hash, list_profiles, make_run_config
 from .data import get_dataset, where_from
 from .errors import AttnlibError, DataError, ParameterError, UnknownNameError, check_seed
 from .integrity import read_run_json
@@ -370,7 +370,7 @@ class StudyRecords:
         rows = []
         for dataset in dict.fromkeys(r.config.data.dataset for r in self.runs):
             config = next(r.config.data for r in self.runs if r.config.data.dataset == dataset)
-            result = published.get(data_hash(config)) or ensure_baseline(
+            result = published.get(config_hash(config)) or ensure_baseline(
                 prepare_data(config, progress=False))
             rows.append(result.to_dict())
         return pd.DataFrame(rows)

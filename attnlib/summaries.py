@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .bias_class import censored_first_flip, flips_before_full
 from .results import validate
 
 KEYS = ["dataset", "model"]
@@ -75,7 +76,7 @@ def fraction_to_flip_summary(df: pd.DataFrame) -> pd.DataFrame:
     :mod:`attnlib.bias_class`). ``median_with_full`` is the paper's median, which counts
     flips at k = n too. Random orders are pooled over their seeds."""
     multi = _multi(df)
-    before = (multi["first_flip_k"] < multi["n_items"]).fillna(False).astype(bool)
+    before = flips_before_full(multi)
     multi = multi.assign(never=multi["first_flip_k"].isna(), before=before,
                          full_only=(multi["first_flip_k"] == multi["n_items"]).fillna(False),
                          frac_before=multi["first_flip_fraction"].where(before),
@@ -94,13 +95,6 @@ def fraction_to_flip_summary(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _censored_k(multi: pd.DataFrame) -> pd.Series:
-    """first_flip_k, with flips at full erasure and no flips as infinity."""
-    k = multi["first_flip_k"].astype("Float64")
-    k = k.where(k < multi["n_items"])
-    return k.fillna(np.inf).astype(float)
-
-
 def head_to_head(df: pd.DataFrame, ranking: str = "attention",
                  other: str = "gradient") -> pd.DataFrame:
     """Per instance, does ``ranking`` reach a flip with fewer items than ``other``?
@@ -114,7 +108,7 @@ def head_to_head(df: pd.DataFrame, ranking: str = "attention",
     multi = multi[multi["ranking"].isin([ranking, other])]
     first_seed = multi.groupby("ranking", observed=True)["seed"].transform("min")
     multi = multi[multi["seed"].isna() | (multi["seed"] == first_seed)]
-    multi = multi.assign(k_censored=_censored_k(multi))
+    multi = multi.assign(k_censored=censored_first_flip(multi))
     wide = multi.pivot_table(index=[*KEYS, "instance_id"], columns="ranking",
                              values="k_censored", aggfunc="first", dropna=False)
     wide = wide.reset_index()
@@ -140,7 +134,7 @@ def box_stats(df: pd.DataFrame, value: str = "first_flip_fraction",
     instance."""
     multi = _multi(df).dropna(subset=[value])
     if before_full_only:
-        multi = multi[(multi["first_flip_k"] < multi["n_items"]).fillna(False).astype(bool)]
+        multi = multi[flips_before_full(multi)]
 
     def stats(s: pd.Series) -> pd.Series:
         x = s.to_numpy(dtype=float)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import random
 import shutil
 import signal
@@ -21,7 +20,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .atomic import save_torch, write_json
+from .atomic import check_writable_folder, save_torch, write_json
 from .batching import collate, make_batches
 from .config import RunConfig
 from .corpus import EncodedCorpus, PreparedData, prepare_data
@@ -178,7 +177,7 @@ def train_run(
     _check_run_dir(out, config)
     if (out / METRICS_FILE).exists():
         return read_run_json(out / METRICS_FILE)
-    _check_writable(out)
+    check_writable_folder(out, f"cannot write the run folder {out}", "another --out")
     created = not out.exists()
     try:
         with run_lock(out, lock_timeout_s, on_wait=lambda: print(
@@ -192,19 +191,6 @@ def train_run(
         if created and out.is_dir() and {p.name for p in out.iterdir()} <= {LOCK_FILE}:
             shutil.rmtree(out, ignore_errors=True)
         raise
-
-
-def _check_writable(out: Path) -> None:
-    """Fail before any work when ``out`` cannot become a writable run folder."""
-    for parent in (out, *out.parents):
-        if parent.exists():
-            if not parent.is_dir():
-                raise ParameterError(f"cannot create the run folder {out}: {parent} is a "
-                                     "file, not a folder; choose another --out")
-            if not os.access(parent, os.W_OK | os.X_OK):
-                raise ParameterError(f"cannot write the run folder {out}: {parent} is not "
-                                     "writable; choose another --out")
-            return
 
 
 def _train_locked(config: RunConfig, out: Path, device: str | torch.device, progress: bool,
