@@ -211,7 +211,8 @@ def _train_locked(config: RunConfig, out: Path, device: str | torch.device, prog
     # dense Adam update of the large embedding matrix would dominate small HAN batches
     optimizer = torch.optim.Adam(model.parameters(), lr=tc.lr, fused=True)
     scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
-        optimizer, mode="max", factor=tc.lr_factor, patience=tc.lr_patience)
+        optimizer, mode="max", factor=tc.lr_factor, patience=tc.lr_patience,
+        min_lr=tc.min_lr)
     state = _State()
     state_path = out / STATE_FILE
     if state_path.exists():

@@ -97,16 +97,18 @@ def test_published_runs_are_reported_with_the_configs_they_were_trained_with(mon
 
     def changed_preset(profile, dataset, arch, encoder, seed=0, **kwargs):
         config = make_run_config(profile, dataset, arch, encoder, seed, **kwargs)
-        if dataset != "amazon-marc-en":
+        if dataset != "imdb":
             return config
-        return replace(config, train=replace(config.train, lr_patience=2))
+        return replace(config, train=replace(config.train, lr_patience=3))
 
     monkeypatch.setattr(study_module, "make_run_config", changed_preset)
     study = make_study("paper")
     published = read_manifest(PAPER)
     assert [c.hash for c in study.run_configs()] == [e["hash"] for e in published]
     outdated = study.outdated_runs()
-    assert outdated and {c.data.dataset for c in outdated} == {"amazon-marc-en"}
+    imdb_published = [e for e in published if e["dataset"] == "imdb"]
+    assert imdb_published and len([c for c in outdated if c.data.dataset == "imdb"]) == len(
+        imdb_published)
     note = coverage_note(study)
     assert f"{len(outdated)} of the reported runs were trained with an earlier" in note
     monkeypatch.setenv("ATTNLIB_NO_TRAINING", "1")  # reading them trains nothing

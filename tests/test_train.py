@@ -153,8 +153,15 @@ def test_the_han_batch_rule_keeps_published_hashes_and_changes_batches():
     from attnlib.batching import make_batches
     from attnlib.config import make_run_config
 
-    config = make_run_config("paper", "yahoo-answers-2topic", "flan", "noenc", 0)
-    assert config.hash == "e951c4a12b55"  # results/paper/yahoo-answers-2topic/FLANnoenc
+    from pathlib import Path
+
+    from attnlib.config import RunConfig
+
+    published = Path(__file__).parents[1] / "results/paper/yahoo-answers-2topic/FLANnoenc"
+    recorded = json.loads((published / "seed0-e951c4a12b55/config.json").read_text())
+    assert RunConfig.from_dict(recorded).hash == "e951c4a12b55"
+    config = make_run_config("paper", "imdb", "flan", "rnn", 0)
+    assert config.hash == "e1f641477841"  # results/paper/imdb/FLANrnn: unchanged preset
     paper_rule = replace(config, train=replace(config.train, han_batch_cap="longest_sentence"))
     assert paper_rule.hash != config.hash
     with pytest.raises(ParameterError, match="han_batch_cap"):
@@ -171,3 +178,39 @@ def test_the_han_batch_rule_keeps_published_hashes_and_changes_batches():
     small = make_batches(corpus, "han", 400, 64)
     large = make_batches(corpus, "han", 400, 64, han_cap="longest_sentence")
     assert [len(b) for b in small] == [8] * 5 and [len(b) for b in large] == [40]
+
+
+def test_small_dev_sets_train_on_a_schedule_that_does_not_halve_on_noise():
+    """Below 2,000 dev documents the paper profile waits two epochs before halving the
+    learning rate, keeps it at >= 1/8 of the start and allows 40 epochs; IMDB's 2,500
+    dev reviews keep the paper's schedule."""
+    from attnlib.config import SMALL_DEV, expected_dev_docs
+
+    assert expected_dev_docs("amazon-marc-en") == 500
+    assert expected_dev_docs("imdb") == 2500
+    for dataset in ("amazon-marc-en", "yahoo-answers-2topic", "20newsgroups", "yelp-20k"):
+        tc = make_run_config("paper", dataset, "han", "rnn").train
+        assert (tc.lr_patience, tc.min_lr) == (2, tc.lr / 8) and tc.max_epochs >= 40
+    imdb = make_run_config("paper", "imdb", "han", "rnn").train
+    assert (imdb.lr_patience, imdb.min_lr, imdb.max_epochs) == (0, 0.0, 15)
+    assert not SMALL_DEV.applies(None)
+    smoke = make_run_config("smoke", "amazon-marc-en", "han", "rnn").train
+    assert (smoke.lr_patience, smoke.min_lr) == (0, 0.0)
+    with pytest.raises(ParameterError, match="min_lr"):
+        make_run_config("paper", "imdb", "flan", "rnn").train.__class__(lr=1e-3, min_lr=1e-2)
+
+
+def test_the_learning_rate_never_goes_below_its_floor(tmp_path):
+    from dataclasses import replace
+
+    def lrs(min_lr: float, name: str) -> list[float]:
+        config = _config(epochs=5)
+        config = replace(config, train=replace(config.train, lr_patience=0, lr_factor=0.1,
+                                               min_lr=min_lr, patience=10))
+        train_run(config, tmp_path / name, device="cpu", progress=False)
+        return [e["lr"] for e in json.loads((tmp_path / name / "history.json").read_text())]
+
+    assert min(lrs(0.0, "free")) < 1e-3  # without a floor the plateau rule cuts below it
+    floored = lrs(1e-3, "floor")
+    assert min(floored) == pytest.approx(1e-3) and all(lr >= 1e-3 * (1 - 1e-9)
+                                                       for lr in floored)
