@@ -7,9 +7,13 @@ map, so any reweighting of the items is a weighted sum of z_i = W h_i plus the b
   (total variation distance and Jensen-Shannon divergence from the original output).
 * :func:`kendall_tau` / :func:`agreement`: how well attention's ranking of the items
   agrees with another importance measure's (Kendall's tau-b per document).
+* :func:`adversarial_attention`: the attention distribution farthest (JS) from the
+  trained one whose output stays within a total variation distance epsilon of the
+  original output (Jain & Wallace §4.3), by projected gradient on the weights' logits.
 
-Each has a plain per-document reference in the tests. Part of issue 16; not yet in the
-default test suite (the published runs carry no checkpoints to run them on).
+Each has a plain per-document reference in the tests. :mod:`attnlib.layer_results` runs
+them on a trained model's test set. Explained in the chapter "Other tests of attention"
+(book/other_tests.ipynb).
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .divergence import js_divergence
+from .divergence import LN2, js_divergence
+from .models.attention import masked_softmax
 from .rankings import uniform_hash
 
 
@@ -88,3 +93,69 @@ def agreement(attention: torch.Tensor, other: torch.Tensor, mask: torch.Tensor
     document's real items."""
     a, o, m = (x.detach().cpu().numpy() for x in (attention, other, mask))
     return np.array([kendall_tau(a[i][m[i]], o[i][m[i]]) for i in range(len(a))])
+
+
+def distribution_js(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    """Jensen-Shannon divergence (nats, in [0, ln 2]) between probability vectors over
+    the last dim (zeros allowed: 0 log 0 = 0)."""
+    p, q = p.double(), q.double()
+    m = 0.5 * (p + q)
+
+    def kl(a: torch.Tensor) -> torch.Tensor:
+        safe = torch.where(a > 0, a / torch.where(m > 0, m, 1.0), 1.0)
+        return torch.where(a > 0, a * torch.log(safe), 0.0).sum(-1)
+
+    return (0.5 * kl(p) + 0.5 * kl(q)).clamp(0.0, LN2)
+
+
+def output_tvd(logits_p: torch.Tensor, logits_q: torch.Tensor) -> torch.Tensor:
+    """Total variation distance between the softmax distributions of two logit tensors."""
+    return 0.5 * (torch.softmax(logits_p, -1) - torch.softmax(logits_q, -1)).abs().sum(-1)
+
+
+def adversarial_attention(item_logits: torch.Tensor, alpha: torch.Tensor, mask: torch.Tensor,
+                          bias: torch.Tensor, instance_ids: np.ndarray, epsilon: float = 0.01,
+                          steps: int = 200, lr: float = 0.1, penalty: float = 100.0,
+                          seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per document, the attention over its items farthest from ``alpha`` (JS) among those
+    found whose output stays within TVD ``epsilon`` of the original output.
+
+    Adam on the logits u of alpha' = softmax(u) over the real items, maximising
+    JS(alpha', alpha) - penalty * max(0, TVD(y', y) - epsilon) / epsilon, started from
+    log alpha plus a seeded per-document perturbation; the best feasible iterate is kept
+    (alpha itself, JS 0, when none is). The loss is a sum of per-document terms and Adam
+    acts elementwise, so a batch gives exactly what one document at a time gives.
+
+    item_logits: (B, n, C) z_i; alpha, mask: (B, n); bias: (C,) -> adversarial alpha
+    (B, n), its JS from alpha (B,) and its output TVD (B,).
+    """
+    a = alpha.double()
+    z = item_logits.double()
+    original = torch.einsum("bn,bnc->bc", a, z) + bias
+    b, n = a.shape
+    noise = torch.as_tensor(uniform_hash(seed, 9, np.asarray(instance_ids, np.int64), n),
+                            device=a.device)
+    start = torch.log(a.clamp_min(1e-12)) + (noise - 0.5)
+    u = torch.where(mask, start, 0.0).requires_grad_(True)
+    optimizer = torch.optim.Adam([u], lr=lr)
+    best = a.clone()
+    best_js = torch.zeros(b, dtype=torch.float64, device=a.device)
+    best_tvd = torch.zeros(b, dtype=torch.float64, device=a.device)
+    with torch.enable_grad():
+        for step in range(steps + 1):
+            candidate = masked_softmax(u, mask)
+            logits = torch.einsum("bn,bnc->bc", candidate, z) + bias
+            js = distribution_js(candidate, a)
+            tvd = output_tvd(logits, original)
+            with torch.no_grad():
+                better = (tvd <= epsilon) & (js > best_js)
+                best = torch.where(better.unsqueeze(-1), candidate, best)
+                best_js = torch.where(better, js, best_js)
+                best_tvd = torch.where(better, tvd, best_tvd)
+            if step == steps:
+                break
+            loss = (-js + penalty * torch.relu(tvd - epsilon) / epsilon).sum()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    return best.detach(), best_js.detach(), best_tvd.detach()

@@ -35,6 +35,10 @@ class RankingContext:
         seed: the draw's seed (random rankings).
         item_logits: (B, n, C) z_i = W h_i, bias: (C,), pred: (B,) decisions; for
             rankings that recompute the output (leave-one-out).
+        input_scores_fn: given ``"gradient_x_input"`` or ``"integrated_gradients"``,
+            the (B, n) input-level attribution of each item (rerunning the model from its
+            embeddings, :mod:`attnlib.input_attribution`); ``None`` where the model is
+            not at hand.
     """
 
     alpha: torch.Tensor
@@ -45,6 +49,13 @@ class RankingContext:
     item_logits: torch.Tensor | None = None
     bias: torch.Tensor | None = None
     pred: torch.Tensor | None = None
+    input_scores_fn: Callable[[str], torch.Tensor] | None = None
+
+    def input_scores(self, kind: str) -> torch.Tensor:
+        if self.input_scores_fn is None:
+            raise ValueError(f"the {kind} ranking needs the model's input embeddings; "
+                             "this context has no input_scores_fn")
+        return self.input_scores_fn(kind)
 
     @cached_property
     def gradient(self) -> torch.Tensor:
@@ -122,6 +133,18 @@ def leave_one_out(ctx: RankingContext) -> torch.Tensor:
     if ctx.item_logits is None or ctx.bias is None or ctx.pred is None:
         raise ValueError("leave_one_out needs item_logits, bias and pred in the context")
     return leave_one_out_drop(ctx.item_logits, ctx.alpha, ctx.bias, ctx.pred)
+
+
+@register_ranking("input_gradient", "largest d p_pred / d (one-hot input), summed over the "
+                  "item's tokens, first (gradient x input at the embeddings)")
+def input_gradient(ctx: RankingContext) -> torch.Tensor:
+    return ctx.input_scores("gradient_x_input")
+
+
+@register_ranking("integrated_gradients", "largest integrated gradients of p_pred at the "
+                  "embeddings (zero baseline), summed over the item's tokens, first")
+def integrated_gradients(ctx: RankingContext) -> torch.Tensor:
+    return ctx.input_scores("integrated_gradients")
 
 
 def get_ranking(name: str) -> Ranking:

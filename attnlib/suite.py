@@ -36,6 +36,7 @@ from .erasure import (
     prefix_erasure_logits,
 )
 from .errors import DataError, ParameterError, check_seed, check_type
+from .input_attribution import gradient_x_input, integrated_gradients
 from .provenance import provenance
 from .rankings import RankingContext, get_ranking, order_from_scores, uniform_hash
 from .results import SCHEMA, load_results, read_provenance, save_results, to_schema
@@ -158,8 +159,15 @@ def prepare_batch(run: TrainedRun, tokens: torch.Tensor, instance_ids: np.ndarra
         with torch.enable_grad():
             return predicted_class_gradient(head, h, alpha, pred)
 
+    def input_scores(kind: str) -> torch.Tensor:
+        if kind == "gradient_x_input":
+            return gradient_x_input(model, tokens, pred)
+        if kind == "integrated_gradients":
+            return integrated_gradients(model, tokens, pred)
+        raise ValueError(f"unknown input attribution {kind!r}")
+
     ctx = RankingContext(alpha, mask, gradient, instance_ids, item_logits=item_logits,
-                         bias=head.bias, pred=pred)
+                         bias=head.bias, pred=pred, input_scores_fn=input_scores)
     orders = []
     for name, seed in suite.expanded():
         ctx.seed = suite.seed if seed is None else seed

@@ -4,6 +4,7 @@ agreement, each against a plain per-document reference loop, with their invarian
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from hypothesis import given, settings
@@ -11,8 +12,8 @@ from hypothesis import strategies as st
 from scipy.stats import kendalltau
 
 from attnlib.erasure import LinearHead, erase_and_renormalize, leave_one_out_drop
-from attnlib.layer_tests import (agreement, kendall_tau, permutation_alphas,
-                                 permutation_outputs, permutation_summary)
+from attnlib.layer_tests import (adversarial_attention, agreement, distribution_js, kendall_tau,
+                                 permutation_alphas, permutation_outputs, permutation_summary)
 from attnlib.rankings import list_rankings
 from attnlib.suite import SuiteConfig, run_erasure_tests
 
@@ -120,3 +121,143 @@ def test_leave_one_out_is_a_ranking_the_suite_runs(small_imdb_run):
     slow = run_erasure_tests(small_imdb_run, suite, engine="reference", progress=False)
     assert set(fast["ranking"]) == {"attention", "leave_one_out"}
     assert fast["first_flip_k"].equals(slow["first_flip_k"])
+
+
+# --- adversarial attention (J&W §4.3) -------------------------------------------------
+
+
+def test_adversarial_attention_equals_one_document_at_a_time():
+    h, alpha, mask, head = _layer(seed=5)
+    z, ids = head.item_logits(h), np.arange(5) + 40
+    adv, js, tvd = adversarial_attention(z, alpha, mask, head.bias, ids, steps=60)
+    for b in range(5):
+        one = adversarial_attention(z[b:b + 1], alpha[b:b + 1], mask[b:b + 1], head.bias,
+                                    ids[b:b + 1], steps=60)
+        assert torch.allclose(one[0][0], adv[b], atol=1e-10)
+        assert one[1][0].item() == pytest.approx(js[b].item(), abs=1e-10)
+
+
+def test_adversarial_attention_keeps_the_output_and_is_a_distribution():
+    h, alpha, mask, head = _layer(seed=6)
+    z = head.item_logits(h)
+    adv, js, tvd = adversarial_attention(z, alpha, mask, head.bias, np.arange(5), 0.01)
+    assert (tvd <= 0.01 + 1e-12).all() and (js >= 0).all() and (js <= np.log(2)).all()
+    assert torch.allclose(adv.sum(1), torch.ones(5, dtype=torch.float64))
+    assert (adv[~mask] == 0).all()
+    # recomputed from scratch: the returned attention's output is within epsilon
+    y = torch.softmax(head(h, alpha), -1)
+    y_adv = torch.softmax(head(h, adv), -1)
+    assert torch.allclose(0.5 * (y - y_adv).abs().sum(1), tvd, atol=1e-12)
+    assert torch.allclose(distribution_js(adv, alpha), js, atol=1e-12)
+
+
+def test_when_items_say_the_same_thing_any_attention_keeps_the_output():
+    """Identical z_i: the output ignores the weights, so the search moves attention as far
+    as it can go (towards one item); with two opposed items it can hardly move."""
+    b, n, c = 1, 4, 2
+    z = torch.tensor([[[1.0, -1.0]] * n], dtype=torch.float64)
+    alpha = torch.full((b, n), 1 / n, dtype=torch.float64)
+    mask = torch.ones(b, n, dtype=torch.bool)
+    _, js, _ = adversarial_attention(z, alpha, mask, torch.zeros(c, dtype=torch.float64),
+                                     np.arange(1))
+    assert js.item() > 0.37  # the most possible, one-hot vs uniform over 4, is 0.381 nats
+    # two items pulling apart: any shift of weight moves the output, so little can move
+    z_opposed = torch.tensor([[[1.0, -1.0], [-1.0, 1.0]]], dtype=torch.float64)
+    alpha2 = torch.tensor([[0.9, 0.1]], dtype=torch.float64)
+    _, js_small, tvd = adversarial_attention(z_opposed, alpha2, torch.ones(1, 2, dtype=torch.bool),
+                                             torch.zeros(c, dtype=torch.float64), np.arange(1))
+    assert 0 < js_small.item() < 0.005 and tvd.item() <= 0.01
+
+
+def test_distribution_js_matches_the_logit_version():
+    g = torch.Generator().manual_seed(0)
+    logits_p, logits_q = torch.randn(6, 5, generator=g), torch.randn(6, 5, generator=g)
+    from attnlib.divergence import js_divergence
+
+    assert torch.allclose(distribution_js(torch.softmax(logits_p, -1), torch.softmax(logits_q, -1)),
+                          js_divergence(logits_p, logits_q).double(), atol=1e-6)
+    one_hot = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    assert torch.allclose(distribution_js(one_hot[:1], one_hot[1:]),
+                          torch.tensor([np.log(2)], dtype=torch.float64))
+
+
+# --- input-level attributions ----------------------------------------------------------
+
+
+def _single_doc_scores(run, fn, **kwargs):
+    """Reference: each document alone, trimmed of padding, through the same function."""
+    from attnlib.batching import collate
+
+    corpus = run.data.test
+    ids = np.arange(6)
+    arch = run.config.model.arch
+    batch = collate(corpus, ids, arch)
+    with torch.no_grad():
+        pred = run.model(batch.tokens).logits.argmax(-1)
+    batched = fn(run.model, batch.tokens, pred, **kwargs)
+    for i in range(len(ids)):
+        alone = collate(corpus, ids[i:i + 1], arch)
+        one = fn(run.model, alone.tokens, pred[i:i + 1], **kwargs)[0]
+        assert torch.allclose(batched[i, :len(one)], one, atol=1e-6), i
+        assert (batched[i, len(one):] == 0).all()
+    return batch, pred, batched
+
+
+@pytest.mark.parametrize("fixture", ["small_imdb_run", "small_imdb_han_run"])
+def test_input_gradient_of_a_batch_equals_one_document_at_a_time(fixture, request):
+    from attnlib.input_attribution import gradient_x_input
+
+    run = request.getfixturevalue(fixture)
+    _single_doc_scores(run, gradient_x_input)
+
+
+@pytest.mark.parametrize("fixture", ["small_imdb_run", "small_imdb_han_run"])
+def test_integrated_gradients_add_up_to_the_probability_change(fixture, request):
+    """Completeness: the items' IG sum to p_pred(x) - p_pred(zero embeddings)."""
+    from attnlib.input_attribution import integrated_gradients
+
+    run = request.getfixturevalue(fixture)
+    batch, pred, scores = _single_doc_scores(run, integrated_gradients, steps=64)
+    model = run.model
+    with torch.no_grad():
+        full = torch.softmax(model(batch.tokens).logits, -1)
+        zero = torch.zeros_like(model.embedding(batch.tokens))
+        base = torch.softmax(model(batch.tokens, embedded=zero).logits, -1)
+    change = (full - base).gather(1, pred[:, None])[:, 0].double()
+    assert torch.allclose(scores.sum(1), change, atol=0.02)
+
+
+def test_input_rankings_are_registered_and_run_in_the_suite(small_imdb_run):
+    suite = SuiteConfig(rankings=("input_gradient", "integrated_gradients"),
+                        single_rankings=("input_gradient",), max_test_docs=10, random_seeds=1)
+    fast = run_erasure_tests(small_imdb_run, suite, progress=False)
+    slow = run_erasure_tests(small_imdb_run, suite, engine="reference", progress=False)
+    assert {"input_gradient", "integrated_gradients"} <= set(fast["ranking"])
+    assert fast["first_flip_k"].equals(slow["first_flip_k"])
+
+
+# --- the per-run table ------------------------------------------------------------------
+
+
+def test_layer_tests_of_a_run_are_written_once_and_reused(small_imdb_han_run, tmp_path):
+    from attnlib.layer_results import (AGREEMENT_MEASURES, LayerTestConfig, ensure_layer_tests,
+                                       load_layer_tests)
+
+    config = LayerTestConfig(max_test_docs=12, adv_steps=20, ig_steps=4, n_permutations=10)
+    path = tmp_path / "layer_tests.parquet"
+    first = ensure_layer_tests(small_imdb_han_run, path, config, progress=False)
+    assert len(first) > 0 and (first["n_items"] > 1).all()
+    for m in AGREEMENT_MEASURES:
+        tau = first[f"tau_{m}"].dropna()
+        assert ((tau >= -1) & (tau <= 1)).all()
+    assert (first["adv_tvd"] <= config.epsilon + 1e-6).all()
+    stamp = path.stat().st_mtime_ns
+    again = ensure_layer_tests(small_imdb_han_run, path, config, progress=False)
+    assert path.stat().st_mtime_ns == stamp
+    pd.testing.assert_frame_equal(first, again)
+    other = ensure_layer_tests(small_imdb_han_run, path, LayerTestConfig(
+        max_test_docs=12, adv_steps=20, ig_steps=4, n_permutations=10, seed=1), progress=False)
+    assert path.stat().st_mtime_ns != stamp and len(other) == len(load_layer_tests(path))
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(Exception, match="layer-test|damaged|readable"):
+        load_layer_tests(path)

@@ -72,7 +72,11 @@ class AttentionClassifier(nn.Module):
         pooled = torch.einsum("bn,bnd->bd", alpha, h)
         return self.output_layer(self.dropout_out(pooled))
 
-    def forward(self, tokens: torch.Tensor) -> ModelOutput:  # pragma: no cover - abstract
+    def forward(self, tokens: torch.Tensor, embedded: torch.Tensor | None = None
+                ) -> ModelOutput:  # pragma: no cover - abstract
+        """tokens: token ids (0 = padding). ``embedded``: the input embeddings to use in
+        place of ``embedding(tokens)``, shape ``tokens.shape + (dim,)``; the input-level
+        attributions (:mod:`attnlib.input_attribution`) scale them and take gradients."""
         raise NotImplementedError
 
     @property

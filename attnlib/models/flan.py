@@ -27,8 +27,10 @@ class FLAN(AttentionClassifier):
         self.output_layer = nn.Linear(self.encoder.output_dim, n_classes)
         self._init_linear()
 
-    def forward(self, tokens: torch.Tensor) -> ModelOutput:
+    def forward(self, tokens: torch.Tensor, embedded: torch.Tensor | None = None
+                ) -> ModelOutput:
         mask = tokens != 0
-        h = self.encoder(self.dropout_doc(self.embedding(tokens)), mask)
+        x = self.embedding(tokens) if embedded is None else embedded
+        h = self.encoder(self.dropout_doc(x), mask)
         alpha = self.attention(h, mask)
         return ModelOutput(self.logits_from(h, alpha), h, alpha, mask)

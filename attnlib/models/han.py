@@ -36,8 +36,10 @@ class HAN(AttentionClassifier):
         self.output_layer = nn.Linear(self.sentence_encoder.output_dim, n_classes)
         self._init_linear()
 
-    def _encode_sentences(self, words: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """words: (N, T) tokens of N real sentences -> (N, dim) vectors, (N, T) alphas."""
+    def _encode_sentences(self, words: torch.Tensor, embedded: torch.Tensor | None = None
+                          ) -> tuple[torch.Tensor, torch.Tensor]:
+        """words: (N, T) tokens of N real sentences (embedded: their (N, T, dim) input
+        embeddings, if given) -> (N, dim) vectors, (N, T) alphas."""
         lengths = (words != 0).sum(1)
         order = torch.argsort(lengths, stable=True)
         vectors = words.new_zeros((len(words), self.word_encoder.output_dim), dtype=torch.float)
@@ -47,17 +49,20 @@ class HAN(AttentionClassifier):
             t = int(lengths[idx].max())
             chunk = words[idx, :t]
             mask = chunk != 0
-            h = self.word_encoder(self.dropout_words(self.embedding(chunk)), mask)
+            x = self.embedding(chunk) if embedded is None else embedded[idx, :t]
+            h = self.word_encoder(self.dropout_words(x), mask)
             alpha = self.word_attention(h, mask)
             vectors[idx] = torch.einsum("nt,ntd->nd", alpha, h)
             alphas[idx, :t] = alpha
         return vectors, alphas
 
-    def forward(self, tokens: torch.Tensor) -> ModelOutput:
+    def forward(self, tokens: torch.Tensor, embedded: torch.Tensor | None = None
+                ) -> ModelOutput:
         word_mask = tokens != 0
         mask = word_mask.any(-1)
         b, s, t = tokens.shape
-        vectors, word_alpha_flat = self._encode_sentences(tokens[mask])
+        vectors, word_alpha_flat = self._encode_sentences(
+            tokens[mask], None if embedded is None else embedded[mask])
         sentences = vectors.new_zeros((b, s, vectors.shape[-1]))
         sentences[mask] = vectors
         word_alpha = vectors.new_zeros((b, s, t))

@@ -1,0 +1,62 @@
+"""Input-level attributions of the tested layer's items (Jain & Wallace 2019, §4.1;
+Sundararajan et al. 2017), summed onto the items the erasure tests rank.
+
+* gradient x input: the gradient of the predicted class's probability with respect to
+  a token's one-hot input, which is the gradient with respect to its embedding dotted
+  with the embedding (Jain & Wallace's gradient importance, signed);
+* integrated gradients: the same dot product with the gradient averaged along the
+  straight path from an all-zero embedding to the real one (midpoint rule).
+
+Each token's score is summed over embedding dimensions and, for HAN, over a sentence's
+tokens, so that a score exists per item of the tested layer. Dropout is off (eval mode).
+Explained in the chapter "Other tests of attention" (book/other_tests.ipynb).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .models.base import AttentionClassifier
+
+
+def _item_scores(model: AttentionClassifier, tokens: torch.Tensor, pred: torch.Tensor,
+                 scales: list[float]) -> torch.Tensor:
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.enable_grad():
+            embedded = model.embedding(tokens).detach()
+            mean_grad = torch.zeros_like(embedded)
+            for t in scales:
+                z = (embedded * t).requires_grad_(True)
+                probs = torch.softmax(model(tokens, embedded=z).logits, -1)
+                (grad,) = torch.autograd.grad(probs.gather(1, pred.view(-1, 1)).sum(), z)
+                mean_grad += grad / len(scales)
+    finally:
+        model.train(was_training)
+    token_scores = (mean_grad.double() * embedded.double()).sum(-1)  # (B, T) or (B, S, T)
+    token_scores = torch.where(tokens != 0, token_scores, 0.0)
+    return token_scores.sum(-1) if tokens.dim() == 3 else token_scores
+
+
+def gradient_x_input(model: AttentionClassifier, tokens: torch.Tensor, pred: torch.Tensor
+                     ) -> torch.Tensor:
+    """(B, n) per item: sum over its tokens of d p_pred / d e_t . e_t.
+
+    tokens: FLAN (B, T) or HAN (B, S, T) ids; pred: (B,) the class whose probability is
+    attributed. Items are tokens (FLAN) or sentences (HAN); padding scores 0.
+    """
+    return _item_scores(model, tokens, pred, [1.0])
+
+
+def integrated_gradients(model: AttentionClassifier, tokens: torch.Tensor,
+                         pred: torch.Tensor, steps: int = 16) -> torch.Tensor:
+    """(B, n) integrated gradients of p_pred on the embedding layer with an all-zero
+    baseline, ``steps`` midpoint-rule points, summed per item as :func:`gradient_x_input`.
+
+    Completeness: the scores of a document sum to about p_pred(x) - p_pred(0 embeddings),
+    closer as ``steps`` grows. Costs ``steps`` forward and backward passes.
+    """
+    if steps < 1:
+        raise ValueError(f"steps must be positive, got {steps}")
+    return _item_scores(model, tokens, pred, [(k + 0.5) / steps for k in range(steps)])

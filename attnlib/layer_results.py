@@ -1,0 +1,223 @@
+"""Running the follow-up tests at the tested layer on a trained model, one row per test
+document: Kendall's tau between attention and four other importance measures (Jain &
+Wallace §4.1), the output's movement under 100 permutations of the weights (§4.2) and the
+farthest attention found whose output stays within epsilon (§4.3).
+
+Saved next to the erasure results as ``layer_tests.parquet`` (Parquet, float32 storage,
+provenance with the model's SHA-256 so that results are reused only for the same weights).
+Explained in the chapter "Other tests of attention" (book/other_tests.ipynb).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import torch
+from tqdm.auto import tqdm
+
+from ._version import __version__
+from .atomic import atomic_path
+from .batching import collate, make_batches
+from .corpus import select_subset
+from .erasure import LinearHead, leave_one_out_drop, predicted_class_gradient
+from .errors import DataError, ResultSchemaError, check_seed
+from .input_attribution import gradient_x_input, integrated_gradients
+from .layer_tests import adversarial_attention, agreement, permutation_outputs
+from .provenance import provenance
+from .runs import TrainedRun
+
+LAYER_TESTS_FILE = "layer_tests.parquet"
+LAYER_SCHEMA_VERSION = "1"
+_META_KEY = b"attnlib"
+# the measures whose agreement with attention is reported, in the book's order
+AGREEMENT_MEASURES = ("gradient", "leave_one_out", "input_gradient", "integrated_gradients")
+LAYER_COLUMNS: dict[str, str] = {
+    "run": "string", "dataset": "string", "model": "string", "arch": "string",
+    "encoder": "string", "model_seed": "Int64", "instance_id": "Int64", "n_items": "Int64",
+    "pred": "Int64",
+    **{f"tau_{m}": "Float64" for m in AGREEMENT_MEASURES},
+    "perm_median_tvd": "Float64", "perm_median_js": "Float64",
+    "adv_js": "Float64", "adv_tvd": "Float64",
+}
+
+
+@dataclass(frozen=True)
+class LayerTestConfig:
+    """What the layer tests run on and with which settings.
+
+    Attributes:
+        max_test_docs: a seeded sample of the test set (``None``: all of it); integrated
+            gradients cost ``ig_steps`` forward and backward passes per document.
+        n_permutations: random permutations of the weights per document.
+        epsilon: the output TVD the adversarial attention must stay within.
+        adv_steps: Adam steps of the adversarial search.
+        ig_steps: midpoint-rule points of integrated gradients.
+        seed: sample, permutation and adversarial-start seed.
+    """
+
+    max_test_docs: int | None = 1_000
+    n_permutations: int = 100
+    epsilon: float = 0.01
+    adv_steps: int = 200
+    ig_steps: int = 16
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        check_seed("seed", self.seed)
+        for name in ("n_permutations", "adv_steps", "ig_steps"):
+            if not isinstance(getattr(self, name), int) or getattr(self, name) < 1:
+                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)!r}")
+        if not 0 < self.epsilon < 1:
+            raise ValueError(f"epsilon must be in (0, 1), got {self.epsilon}")
+
+
+LAYER_TEST_PROFILES = {
+    "paper": LayerTestConfig(),
+    "smoke": LayerTestConfig(max_test_docs=100, adv_steps=100, ig_steps=8),
+}
+
+
+def layer_test_config(profile: str) -> LayerTestConfig:
+    """The settings a profile's book uses (the paper's: 1,000 documents per run)."""
+    return LAYER_TEST_PROFILES.get(profile, LAYER_TEST_PROFILES["smoke"])
+
+
+def run_layer_tests(run: TrainedRun, config: LayerTestConfig | None = None,
+                    progress: bool = True) -> pd.DataFrame:
+    """The layer tests on a seeded sample of ``run``'s test documents with at least two
+    items; one row per document in the :data:`LAYER_COLUMNS` layout."""
+    config = config or LayerTestConfig()
+    corpus = run.data.test
+    arch = run.config.model.arch
+    chosen = select_subset(len(corpus), config.max_test_docs, config.seed + 13)
+    n_items_all = (corpus.n_sentences if arch == "han" else corpus.n_tokens)[chosen]
+    ids = chosen[n_items_all > 1]
+    if len(ids) == 0:
+        raise DataError(f"{run.config.label}: no chosen test document has two items to "
+                        "compare; the layer tests need at least two per document")
+    tested = corpus.subset(ids)
+    model = run.model
+    model.eval()
+    parts: list[dict[str, np.ndarray]] = []
+    for idx in tqdm(make_batches(tested, arch, 20_000, batch_size=64), disable=not progress,
+                    desc=f"layer tests {run.config.label}", unit="batch"):
+        batch = collate(tested, idx, arch).to(model.device)
+        instance_ids = ids[idx]
+        with torch.no_grad():
+            out = model(batch.tokens)
+        head = LinearHead.from_model(model)
+        h, alpha, mask = out.h.double(), out.alpha.double(), out.mask
+        item_logits = head.item_logits(h)
+        pred = head(h, alpha).argmax(-1)
+        with torch.enable_grad():
+            grad = predicted_class_gradient(head, h, alpha, pred)
+        scores = {
+            "gradient": grad,
+            "leave_one_out": leave_one_out_drop(item_logits, alpha, head.bias, pred),
+            "input_gradient": gradient_x_input(model, batch.tokens, pred),
+            "integrated_gradients": integrated_gradients(model, batch.tokens, pred,
+                                                         config.ig_steps),
+        }
+        tvd, js = permutation_outputs(item_logits, alpha, mask, head.bias, instance_ids,
+                                      config.n_permutations, config.seed)
+        _, adv_js, adv_tvd = adversarial_attention(
+            item_logits, alpha, mask, head.bias, instance_ids, config.epsilon,
+            config.adv_steps, seed=config.seed)
+        parts.append({
+            "instance_id": instance_ids.astype(np.int64),
+            "n_items": mask.sum(1).cpu().numpy(), "pred": pred.cpu().numpy(),
+            **{f"tau_{m}": agreement(alpha, s, mask) for m, s in scores.items()},
+            "perm_median_tvd": tvd.median(1).values.cpu().numpy(),
+            "perm_median_js": js.median(1).values.cpu().numpy(),
+            "adv_js": adv_js.cpu().numpy(), "adv_tvd": adv_tvd.cpu().numpy(),
+        })
+    columns = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    n = len(columns["instance_id"])
+    rc = run.config
+    frame = pd.DataFrame({
+        "run": [rc.hash] * n, "dataset": [rc.data.dataset] * n, "model": [rc.model.name] * n,
+        "arch": [arch] * n, "encoder": [rc.model.encoder] * n, "model_seed": [rc.train.seed] * n,
+        **columns})
+    frame = _typed(frame).sort_values("instance_id", ignore_index=True)
+    return frame
+
+
+def _typed(frame: pd.DataFrame) -> pd.DataFrame:
+    missing = [c for c in LAYER_COLUMNS if c not in frame.columns]
+    if missing:
+        raise ResultSchemaError(f"layer-test table lacks columns {missing}")
+    return pd.DataFrame({c: frame[c].astype(t) for c, t in LAYER_COLUMNS.items()})
+
+
+def layer_tests_key(run: TrainedRun, config: LayerTestConfig) -> str:
+    """Identifies the weights and settings a layer-test file was computed from."""
+    payload = json.dumps({"model_sha256": run.metrics.get("checksums", {}).get("model.pt"),
+                          "run": run.config.hash, "config": asdict(config),
+                          "schema": LAYER_SCHEMA_VERSION}, sort_keys=True, default=str)
+    return hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+
+def save_layer_tests(frame: pd.DataFrame, path: str | Path, meta: dict[str, Any]) -> Path:
+    """Write atomically as zstd Parquet, floats at float32 precision, with ``meta``."""
+    frame = _typed(frame)
+    floats = [c for c, t in LAYER_COLUMNS.items() if t == "Float64"]
+    for c in floats:
+        frame[c] = frame[c].astype("Float32")
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    table = table.replace_schema_metadata({
+        **(table.schema.metadata or {}),
+        _META_KEY: json.dumps({"schema_version": LAYER_SCHEMA_VERSION, **meta},
+                              default=str).encode()})
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        pq.write_table(table, tmp, compression="zstd", compression_level=19)
+    return path
+
+
+def read_layer_meta(path: str | Path) -> dict[str, Any]:
+    try:
+        meta = pq.read_schema(path).metadata or {}
+        return json.loads(meta.get(_META_KEY, b"{}"))
+    except (OSError, ValueError, pa.ArrowException) as error:
+        raise ResultSchemaError(f"{path} is not a readable layer-test file ({error}); delete "
+                                "it to recompute it, or restore it with `git checkout`") from error
+
+
+def load_layer_tests(path: str | Path) -> pd.DataFrame:
+    """Read and check a layer-test file; ``df.attrs['provenance']`` holds its metadata."""
+    path = Path(path)
+    meta = read_layer_meta(path)
+    if meta.get("schema_version") != LAYER_SCHEMA_VERSION:
+        raise ResultSchemaError(f"{path} has layer-test schema {meta.get('schema_version')}, "
+                                f"this attnlib reads {LAYER_SCHEMA_VERSION}; recompute it")
+    try:
+        frame = _typed(pq.read_table(path).to_pandas())
+    except (OSError, ValueError, pa.ArrowException) as error:
+        raise ResultSchemaError(f"{path} is damaged ({error}); delete it to recompute it, or "
+                                "restore it with `git checkout`") from error
+    frame.attrs["provenance"] = meta
+    return frame
+
+
+def ensure_layer_tests(run: TrainedRun, path: str | Path, config: LayerTestConfig | None = None,
+                       progress: bool = True) -> pd.DataFrame:
+    """The layer tests of ``run``: read from ``path`` when computed from the same weights
+    and settings, else computed and written there."""
+    config = config or LayerTestConfig()
+    path = Path(path)
+    key = layer_tests_key(run, config)
+    if path.exists() and read_layer_meta(path).get("key") == key:
+        return load_layer_tests(path)
+    frame = run_layer_tests(run, config, progress)
+    save_layer_tests(frame, path, {"key": key, "config": asdict(config),
+                                   "library_version": __version__,
+                                   **provenance(run.model.device, config.seed)})
+    return load_layer_tests(path)
