@@ -17,7 +17,7 @@ paper hold?" (book/paper_claims.ipynb).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
@@ -261,7 +261,14 @@ def evaluate_claims(results: pd.DataFrame, n_boot: int = 1000, seed: int = 0,
     (:class:`attnlib.stats.CrossedBootstrap`). Runs whose config hash is in
     ``exclude_runs`` (models that did not learn their task) are left out.
     """
-    df = validate(results)
+    return evaluate_claim_set(validate(results), CLAIMS, n_boot, seed, exclude_runs)
+
+
+def evaluate_claim_set(df: pd.DataFrame, claims: Sequence[Claim], n_boot: int = 1000,
+                       seed: int = 0, exclude_runs: Iterable[str] = ()) -> pd.DataFrame:
+    """:func:`evaluate_claims` for any per-document table with ``run``, ``dataset``,
+    ``model``, ``model_seed`` and ``instance_id`` columns and claims that read it (the
+    follow-up tests' claims read the layer-test table, :mod:`attnlib.followup_claims`)."""
     excluded = set(exclude_runs)
     if excluded:
         df = df[~df["run"].isin(excluded)]
@@ -270,7 +277,7 @@ def evaluate_claims(results: pd.DataFrame, n_boot: int = 1000, seed: int = 0,
         by_seed = [g for _s, g in group.groupby("model_seed", observed=True)]
         instances = pd.Index(sorted(group["instance_id"].unique()), name="instance_id")
         boot = CrossedBootstrap(len(by_seed), len(instances), n_boot, seed)
-        for claim in CLAIMS:
+        for claim in claims:
             if claim.models == "han" and not str(model).startswith("HAN"):
                 continue
             per_seed = [claim.values(g) for g in by_seed]
@@ -309,12 +316,12 @@ OVERALL_RULE = ("A claim holds overall if it holds in every testable cell, does 
                 "it holds, even partly, in none, and partly holds otherwise.")
 
 
-def claim_verdicts(evaluated: pd.DataFrame) -> pd.DataFrame:
+def claim_verdicts(evaluated: pd.DataFrame, claims: Sequence[Claim] = CLAIMS) -> pd.DataFrame:
     """Per claim: its source, statistic, criterion, minimum effect and why, median share
     of ties, and in how many dataset x model cells it holds, partly holds or fails, with
     the overall verdict (:data:`OVERALL_RULE`)."""
     rows = []
-    for claim in CLAIMS:
+    for claim in claims:
         cells = evaluated[evaluated["claim"] == claim.id]
         overall, testable, holds, partly, fails = _overall(cells["verdict"])
         rows.append({"claim": claim.id, "paper's claim": claim.text, "source": claim.source,
@@ -335,12 +342,13 @@ SCENARIOS: dict[str, tuple[float, float]] = {  # name -> (threshold factor, effe
 }
 
 
-def verdict_sensitivity(evaluated: pd.DataFrame) -> pd.DataFrame:
+def verdict_sensitivity(evaluated: pd.DataFrame, claims: Sequence[Claim] = CLAIMS
+                        ) -> pd.DataFrame:
     """How the overall verdicts move when each claim's threshold or minimum effect moves
     by ±50%: one row per claim, one column per scenario of :data:`SCENARIOS`, each cell
     ``verdict (holds/cells)``. A threshold of 0 does not move (±50% of 0 is 0)."""
     rows = []
-    for claim in CLAIMS:
+    for claim in claims:
         cells = evaluated[evaluated["claim"] == claim.id]
         row: dict[str, object] = {"claim": claim.id}
         for name, (t_factor, e_factor) in SCENARIOS.items():

@@ -19,8 +19,11 @@ import torch
 from .models.base import AttentionClassifier
 
 
-def _item_scores(model: AttentionClassifier, tokens: torch.Tensor, pred: torch.Tensor,
-                 scales: list[float]) -> torch.Tensor:
+def item_input_scores(model: AttentionClassifier, tokens: torch.Tensor, pred: torch.Tensor,
+                      scales: list[float]) -> torch.Tensor:
+    """(B, n) per item: sum over its tokens t of e_t . mean_s d p_pred / d(s e_t), the
+    gradient taken at the embeddings scaled by each s in ``scales`` (``[1]``: gradient x
+    input; midpoints of [0, 1]: integrated gradients)."""
     was_training = model.training
     model.eval()
     try:
@@ -46,7 +49,7 @@ def gradient_x_input(model: AttentionClassifier, tokens: torch.Tensor, pred: tor
     tokens: FLAN (B, T) or HAN (B, S, T) ids; pred: (B,) the class whose probability is
     attributed. Items are tokens (FLAN) or sentences (HAN); padding scores 0.
     """
-    return _item_scores(model, tokens, pred, [1.0])
+    return item_input_scores(model, tokens, pred, [1.0])
 
 
 def integrated_gradients(model: AttentionClassifier, tokens: torch.Tensor,
@@ -59,4 +62,4 @@ def integrated_gradients(model: AttentionClassifier, tokens: torch.Tensor,
     """
     if steps < 1:
         raise ValueError(f"steps must be positive, got {steps}")
-    return _item_scores(model, tokens, pred, [(k + 0.5) / steps for k in range(steps)])
+    return item_input_scores(model, tokens, pred, [(k + 0.5) / steps for k in range(steps)])

@@ -81,7 +81,7 @@ class LayerTestConfig:
 
 LAYER_TEST_PROFILES = {
     "paper": LayerTestConfig(),
-    "smoke": LayerTestConfig(max_test_docs=100, adv_steps=100, ig_steps=8),
+    "smoke": LayerTestConfig(max_test_docs=40, adv_steps=60, ig_steps=4),
 }
 
 

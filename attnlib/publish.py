@@ -16,6 +16,7 @@ from . import paths
 from .atomic import read_json, write_json
 from .config import RunConfig, make_run_config
 from .errors import DataError
+from .layer_results import LAYER_TESTS_FILE
 from .plan import PLANS, RunKey, missing_runs, planned_runs, run_label
 from .results import load_results, read_provenance, save_results
 from .suite import SuiteConfig, suite_key
@@ -111,8 +112,15 @@ def publish_runs(profile: str, dest: Path, source: Path | None = None,
                 save_results(frame, tmp / name, prov)
             else:
                 shutil.copy2(directory / name, tmp / name)
+        if (directory / LAYER_TESTS_FILE).exists():  # optional: the follow-up tests
+            shutil.copy2(directory / LAYER_TESTS_FILE, tmp / LAYER_TESTS_FILE)
         shutil.rmtree(target, ignore_errors=True)
         tmp.rename(target)
+        key = (config.data.dataset, config.model.arch, config.model.encoder, config.train.seed)
+        for old_hash, old in list(entries.items()):  # a retrained run replaces its previous
+            if old_hash != config_hash and run_keys([old])[0] == key:
+                shutil.rmtree(dest / old["path"], ignore_errors=True)
+                del entries[old_hash]
         metrics = read_json(target / "metrics.json")
         entries[config_hash] = {
             "dataset": config.data.dataset, "arch": config.model.arch,
@@ -131,6 +139,28 @@ def publish_runs(profile: str, dest: Path, source: Path | None = None,
     write_json(dest / MANIFEST, {"profile": profile, "runs": runs})
     write_readme(profile, dest)
     return runs
+
+
+def publish_layer_tests(profile: str, dest: Path, source: Path | None = None,
+                        progress: bool = True) -> int:
+    """For every published run whose checkpoint is in the run cache, compute its layer
+    tests there (once per weights, :func:`attnlib.layer_results.ensure_layer_tests`) and
+    copy them next to its published results. Returns how many runs have them now."""
+    from .layer_results import ensure_layer_tests, layer_test_config
+    from .runs import load_run
+
+    source = source or paths.runs_dir()
+    done = 0
+    for entry in read_manifest(dest):
+        cache = (source / entry["dataset"] / entry["model"]
+                 / f"{profile}-seed{entry['seed']}-{entry['hash']}")
+        target = dest / entry["path"] / LAYER_TESTS_FILE
+        if (cache / "model.pt").exists():
+            ensure_layer_tests(load_run(cache, device="cpu"), cache / LAYER_TESTS_FILE,
+                               layer_test_config(profile), progress)
+            shutil.copy2(cache / LAYER_TESTS_FILE, target)
+        done += target.exists()
+    return done
 
 
 def write_readme(profile: str, dest: Path) -> Path:

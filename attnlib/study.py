@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from tqdm.auto import tqdm
 
 from . import paths
 from .atomic import read_json, write_json
@@ -27,6 +28,8 @@ from .data import get_dataset, where_from
 from .errors import AttnlibError, DataError, ParameterError, UnknownNameError, check_seed
 from .integrity import read_run_json
 from .explorer import build_explorer_payload
+from .layer_results import (LAYER_COLUMNS, LAYER_TESTS_FILE, LayerTestConfig,
+                            ensure_layer_tests, layer_test_config, load_layer_tests)
 from .pipeline import ensure_trained, run_dir_for
 from .plan import PLANS, RunKey, missing_runs
 from .publish import read_manifest, run_keys
@@ -244,6 +247,17 @@ class RunRecord:
     def explorer(self) -> dict[str, Any]:
         return json.loads((self.directory / EXPLORER_FILE).read_text())
 
+    def layer_tests(self, config: LayerTestConfig | None = None, progress: bool = False
+                    ) -> pd.DataFrame | None:
+        """The follow-up tests at the tested layer (:mod:`attnlib.layer_results`): read
+        from this run's folder, computed there when the checkpoint is at hand, ``None``
+        for a published run published without them."""
+        path = self.directory / LAYER_TESTS_FILE
+        if self.has_model:
+            config = config or layer_test_config(self.config.profile)
+            return ensure_layer_tests(self.load_model(), path, config, progress)
+        return load_layer_tests(path) if path.exists() else None
+
     @property
     def has_model(self) -> bool:
         return (self.directory / MODEL_FILE).exists()
@@ -384,6 +398,20 @@ class StudyRecords:
         """Config hashes of the runs that did not clearly learn their task."""
         checks = self.model_checks()
         return checks.loc[~checks["learned"], "run"].tolist()
+
+    def layer_tests(self, progress: bool = True) -> tuple[pd.DataFrame, list[str]]:
+        """Every run's layer tests in one table, and the labels of the runs without them
+        (published without them and no checkpoint here)."""
+        frames, missing = [], []
+        for r in tqdm(self.runs, disable=not progress, desc="layer tests", unit="run"):
+            frame = r.layer_tests()
+            if frame is None:
+                missing.append(r.config.label)
+            else:
+                frames.append(frame)
+        table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+            {c: pd.Series(dtype=t) for c, t in LAYER_COLUMNS.items()})
+        return table, missing
 
     def run(self, dataset: str, model: str, seed: int | None = None) -> RunRecord:
         for r in self.runs:

@@ -136,17 +136,19 @@ def box_stats(df: pd.DataFrame, value: str = "first_flip_fraction",
     if before_full_only:
         multi = multi[flips_before_full(multi)]
 
-    def stats(s: pd.Series) -> pd.Series:
-        x = s.to_numpy(dtype=float)
-        q1, med, q3 = np.quantile(x, [0.25, 0.5, 0.75])
-        iqr = q3 - q1
-        low = x[x >= q1 - 1.5 * iqr].min()
-        high = x[x <= q3 + 1.5 * iqr].max()
-        return pd.Series({"n": len(x), "q1": q1, "median": med, "q3": q3,
-                          "whisker_low": low, "whisker_high": high})
-
     grouped = multi.groupby([*KEYS, "ranking"], observed=True)[value]
-    return grouped.apply(stats).unstack().reset_index()
+    return grouped.apply(tukey_stats).unstack().reset_index()
+
+
+def tukey_stats(s: pd.Series) -> pd.Series:
+    """n, q1, median, q3 and whiskers at the furthest points within 1.5 IQR of ``s``."""
+    x = s.to_numpy(dtype=float)
+    q1, med, q3 = np.quantile(x, [0.25, 0.5, 0.75])
+    iqr = q3 - q1
+    low = x[x >= q1 - 1.5 * iqr].min()
+    high = x[x <= q3 + 1.5 * iqr].max()
+    return pd.Series({"n": len(x), "q1": q1, "median": med, "q3": q3,
+                      "whisker_low": low, "whisker_high": high})
 
 
 def scatter_sample(df: pd.DataFrame, ranking: str = "attention", bin_width: float = 0.005,

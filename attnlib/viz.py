@@ -18,9 +18,12 @@ RANKING_LABELS = {
     "gradient": "Gradient",
     "grad_x_attention": "Gradient × attention",
     "leave_one_out": "Leave-one-out",
+    "input_gradient": "Input gradient",
+    "integrated_gradients": "Integrated gradients",
 }
 RANKING_ORDER = list(RANKING_LABELS.values())
-RANKING_COLORS = ["#4c78a8", "#9ecae9", "#bab0ac", "#f58518", "#e45756", "#54a24b"]
+RANKING_COLORS = ["#4c78a8", "#9ecae9", "#bab0ac", "#f58518", "#e45756", "#54a24b",
+                  "#b279a2", "#72b7b2"]
 MODEL_ORDER = ["HANrnn", "HANconv", "HANnoenc", "FLANrnn", "FLANconv", "FLANnoenc"]
 
 
@@ -49,9 +52,12 @@ def _ranking_labels(df: pd.DataFrame) -> pd.DataFrame:
     return df.assign(Ranking=df["ranking"].map(RANKING_LABELS).fillna(df["ranking"]))
 
 
-def _ranking_color() -> alt.Color:
+def _ranking_color(data: pd.DataFrame) -> alt.Color:
+    """A ranking keeps its colour in every chart; the legend lists those in ``data``."""
+    present = set(data["Ranking"])
+    pairs = [(r, c) for r, c in zip(RANKING_ORDER, RANKING_COLORS) if r in present]
     return alt.Color("Ranking:N", sort=RANKING_ORDER,
-                     scale=alt.Scale(domain=RANKING_ORDER, range=RANKING_COLORS),
+                     scale=alt.Scale(domain=[r for r, _ in pairs], range=[c for _, c in pairs]),
                      legend=alt.Legend(title="Ranking", orient="bottom"))
 
 
@@ -130,18 +136,21 @@ def _panel_width(data: pd.DataFrame) -> int:
 
 
 def box_chart(stats: pd.DataFrame, value_title: str, title: str,
-              models: list[str] | None = None) -> alt.FacetChart:
+              models: list[str] | None = None, domain: tuple[float, float] = (0.0, 1.0)
+              ) -> alt.FacetChart:
     """Box plots from precomputed quartiles (:func:`attnlib.summaries.box_stats`): one row
-    of panels per model, one column per dataset, one box per ranking."""
+    of panels per model, one column per dataset, one box per ranking; ``domain`` is the
+    value axis."""
     data = _ranking_labels(_complete_facets(
         stats if models is None else stats[stats["model"].isin(models)],
         ["dataset", "model", "ranking"]))
     x = alt.X("Ranking:N", sort=RANKING_ORDER, title=None, axis=alt.Axis(labels=False, ticks=False))
-    base = alt.Chart().encode(x=x, color=_ranking_color(), tooltip=[
+    base = alt.Chart().encode(x=x, color=_ranking_color(data), tooltip=[
         "dataset:N", "model:N", "Ranking:N", "n:Q", alt.Tooltip("q1:Q", format=".3f"),
         alt.Tooltip("median:Q", format=".3f"), alt.Tooltip("q3:Q", format=".3f")])
-    y = alt.Y("whisker_low:Q", title=value_title, scale=alt.Scale(domain=[0, 1]),
-              axis=alt.Axis(values=[0, 0.25, 0.5, 0.75, 1], format=".2f"))
+    ticks = [domain[0] + (domain[1] - domain[0]) * i / 4 for i in range(5)]
+    y = alt.Y("whisker_low:Q", title=value_title, scale=alt.Scale(domain=list(domain)),
+              axis=alt.Axis(values=ticks, format=".2f"))
     whiskers = base.mark_rule().encode(y=y, y2="whisker_high:Q")
     boxes = base.mark_bar(size=16).encode(y="q1:Q", y2="q3:Q")
     medians = base.mark_tick(color="black", size=16, thickness=2).encode(y="median:Q")
@@ -159,7 +168,7 @@ def never_flip_chart(summary: pd.DataFrame) -> alt.FacetChart:
         x=alt.X("Ranking:N", sort=RANKING_ORDER, title=None, axis=alt.Axis(labels=False,
                                                                             ticks=False)),
         y=alt.Y("never_flip_share:Q", title="never flips", axis=alt.Axis(format="%")),
-        color=_ranking_color(),
+        color=_ranking_color(data),
         tooltip=["dataset:N", "model:N", "Ranking:N",
                  alt.Tooltip("never_flip_share:Q", format=".1%"), "n:Q"],
     ).properties(width=_panel_width(data), height=110).facet(

@@ -261,3 +261,46 @@ def test_layer_tests_of_a_run_are_written_once_and_reused(small_imdb_han_run, tm
     path.write_bytes(path.read_bytes()[:100])
     with pytest.raises(Exception, match="layer-test|damaged|readable"):
         load_layer_tests(path)
+
+
+# --- the follow-up claims on hand-made layer-test tables -------------------------------
+
+
+def _layer_table(tau: float, perm_tvd: float, adv_js: float, seeds=(0, 1), n=40):
+    from attnlib.layer_results import AGREEMENT_MEASURES, LAYER_COLUMNS
+
+    rows = []
+    for s in seeds:
+        for i in range(n):
+            rows.append({"run": f"r{s}", "dataset": "d", "model": "FLANrnn", "arch": "flan",
+                         "encoder": "rnn", "model_seed": s, "instance_id": i, "n_items": 5,
+                         "pred": 0, **{f"tau_{m}": tau for m in AGREEMENT_MEASURES},
+                         "perm_median_tvd": perm_tvd, "perm_median_js": 0.0,
+                         "adv_js": adv_js, "adv_tvd": 0.005})
+    frame = pd.DataFrame(rows)
+    return pd.DataFrame({c: frame[c].astype(t) for c, t in LAYER_COLUMNS.items()})
+
+
+def test_followup_claims_read_what_they_claim():
+    from attnlib.followup_claims import evaluate_followup_claims
+
+    weak = evaluate_followup_claims(_layer_table(tau=0.1, perm_tvd=0.001, adv_js=0.6),
+                                    n_boot=200).set_index("claim")["verdict"]
+    assert set(weak) == {"holds"}
+    strong = evaluate_followup_claims(_layer_table(tau=0.9, perm_tvd=0.2, adv_js=0.01),
+                                      n_boot=200).set_index("claim")["verdict"]
+    assert set(strong) == {"does not hold"}
+    # tau of 0.45 is below the threshold but not by the minimum effect: not support
+    near = evaluate_followup_claims(_layer_table(tau=0.45, perm_tvd=0.2, adv_js=0.01),
+                                    n_boot=200).set_index("claim")["verdict"]
+    assert near["attention_vs_leave_one_out_weak"] == "does not hold"
+
+
+def test_documents_with_a_constant_score_are_left_out_of_agreement():
+    from attnlib.followup_claims import evaluate_followup_claims
+
+    table = _layer_table(tau=0.1, perm_tvd=0.001, adv_js=0.6)
+    table.loc[table["instance_id"] < 10, "tau_leave_one_out"] = pd.NA
+    row = evaluate_followup_claims(table, n_boot=100).set_index("claim").loc[
+        "attention_vs_leave_one_out_weak"]
+    assert row["left_out"] == pytest.approx(0.25) and row["documents"] == 60

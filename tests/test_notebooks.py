@@ -24,7 +24,7 @@ pytestmark = [requires_imdb, pytest.mark.book]
 
 
 def test_every_chapter_of_the_toc_is_a_notebook_with_a_parameters_cell():
-    assert len(NOTEBOOKS) == len(TOC["chapters"]) == 7
+    assert len(NOTEBOOKS) == len(TOC["chapters"]) == 8
     for path in NOTEBOOKS:
         nb = nbformat.read(path, as_version=4)
         tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]

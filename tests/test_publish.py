@@ -4,14 +4,18 @@ without training anything."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
+import pandas as pd
 import papermill as pm
 import pytest
 
 from attnlib import paths, study as study_module
+from attnlib.atomic import write_json
 from attnlib.plan import missing_runs, planned_runs
-from attnlib.publish import PUBLISHED_FILES, publish_runs, read_manifest, run_keys
+from attnlib.publish import (PUBLISHED_FILES, publish_layer_tests, publish_runs, read_manifest,
+                             run_keys)
 from attnlib.study import load_study, make_study
 
 from .conftest import requires_imdb
@@ -34,6 +38,15 @@ def test_published_runs_rebuild_the_study_without_training(tmp_path, monkeypatch
     assert not list(dest.rglob("*.pt"))  # no checkpoints
     assert "FLANnoenc" in (dest / "README.md").read_text()
     assert read_manifest(dest) == runs
+    # the layer tests travel with a published run whose checkpoint is at hand
+    assert publish_layer_tests("smoke", dest, source=tmp_path / "runs", progress=False) == 1
+    layer = trained.runs[0].layer_tests()
+    # a retrained run (same dataset, model and seed, new hash) replaces the one published
+    stale = dict(runs[0], hash="000000000000", path=runs[0]["path"][:-12] + "000000000000")
+    shutil.copytree(published, dest / stale["path"])
+    write_json(dest / "manifest.json", {"profile": "smoke", "runs": [stale]})
+    assert publish_runs("smoke", dest, configs=make_study("smoke", **TINY).run_configs()) == runs
+    assert not (dest / stale["path"]).exists()
 
     # a fresh machine: empty run cache, training forbidden, results read from dest
     monkeypatch.setenv(paths.RUNS_ENV, str(tmp_path / "empty"))
@@ -44,6 +57,7 @@ def test_published_runs_rebuild_the_study_without_training(tmp_path, monkeypatch
     assert again.metrics_table()["test_accuracy"].tolist() == \
         trained.metrics_table()["test_accuracy"].tolist()
     assert len(again.results()) == len(trained.results())
+    pd.testing.assert_frame_equal(again.runs[0].layer_tests(), layer)
     with pytest.raises(Exception, match="forbids training"):
         load_study(make_study("smoke", **{**TINY, "encoders": ["conv"]}), progress=False)
 

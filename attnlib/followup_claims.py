@@ -1,0 +1,116 @@
+"""The follow-up papers' claims about attention, judged on the layer-test table
+(:mod:`attnlib.layer_results`) by the same rule as the paper's claims
+(:data:`attnlib.claims.CELL_RULE`): a statistic per document, pooled over training seeds
+by the crossed bootstrap, a threshold and a minimum meaningful effect.
+
+Explained in the chapter "Other tests of attention" (book/other_tests.ipynb).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+import numpy as np
+import pandas as pd
+
+from .claims import Claim, evaluate_claim_set
+from .divergence import LN2
+from .summaries import tukey_stats
+
+JAIN_WALLACE = "Jain & Wallace 2019"
+# an output within this total variation distance of the original counts as unchanged
+# (Jain & Wallace's epsilon for the adversarial search)
+SAME_OUTPUT_TVD = 0.01
+FAR_ATTENTION_JS = LN2 / 2  # half the largest possible JS between two distributions
+
+
+def _tau(measure: str) -> Callable[[pd.DataFrame], pd.DataFrame]:
+    def values(df: pd.DataFrame) -> pd.DataFrame:
+        tau = df.set_index("instance_id")[f"tau_{measure}"].astype(float)
+        return pd.DataFrame({"tau": tau}, index=tau.index)  # NaN: a constant score, left out
+
+    return values
+
+
+def _barely_moves(df: pd.DataFrame) -> pd.DataFrame:
+    d = df.set_index("instance_id")
+    return pd.DataFrame({"barely": (d["perm_median_tvd"].astype(float)
+                                    < SAME_OUTPUT_TVD).astype(float)}, index=d.index)
+
+
+def _far_adversary(df: pd.DataFrame) -> pd.DataFrame:
+    d = df.set_index("instance_id")
+    return pd.DataFrame({"far": (d["adv_js"].astype(float) >= FAR_ATTENTION_JS).astype(float)},
+                        index=d.index)
+
+
+FOLLOWUP_CLAIMS: tuple[Claim, ...] = (
+    Claim("attention_vs_leave_one_out_weak", "Attention weights agree only weakly with "
+          "leave-one-out importance of the same items.", JAIN_WALLACE,
+          "mean Kendall τ(attention, leave-one-out at the tested layer)", _tau("leave_one_out"),
+          "below", 0.5, 0.1, "τ below 0.4 is at most moderate agreement of two rankings"),
+    Claim("attention_vs_input_gradient_weak", "Attention weights agree only weakly with "
+          "gradient-based importance of the inputs.", JAIN_WALLACE,
+          "mean Kendall τ(attention, gradient × input summed per item)",
+          _tau("input_gradient"), "below", 0.5, 0.1,
+          "τ below 0.4 is at most moderate agreement of two rankings"),
+    Claim("permutation_barely_moves", "Randomly permuting the attention weights often "
+          "leaves the output nearly unchanged.", JAIN_WALLACE,
+          f"share of documents whose median output TVD over 100 permutations is < "
+          f"{SAME_OUTPUT_TVD:g}", _barely_moves, "above", 0.5, 0.05,
+          "'often' read as a majority; 5 points keeps a bare majority from counting"),
+    Claim("adversarial_attention_exists", "For most documents, a very different attention "
+          "distribution gives the same output.", JAIN_WALLACE,
+          f"share of documents whose adversarial attention (output TVD ≤ {SAME_OUTPUT_TVD:g}) "
+          f"reaches JS ≥ {FAR_ATTENTION_JS:.3f} (half the maximum) from the trained one",
+          _far_adversary, "above", 0.5, 0.05,
+          "'most' read as a majority; 5 points keeps a bare majority from counting"),
+)
+
+
+def evaluate_followup_claims(layer_tests: pd.DataFrame, n_boot: int = 1000, seed: int = 0,
+                             exclude_runs: Iterable[str] = ()) -> pd.DataFrame:
+    """One row per follow-up claim x dataset x model, as
+    :func:`attnlib.claims.evaluate_claims` gives for the paper's claims."""
+    if layer_tests.empty:
+        return pd.DataFrame(columns=["claim", "dataset", "model", "verdict"])
+    return evaluate_claim_set(layer_tests, FOLLOWUP_CLAIMS, n_boot, seed, exclude_runs)
+
+
+def agreement_table(layer_tests: pd.DataFrame) -> pd.DataFrame:
+    """Long table for the agreement chart: one row per document x measure, with tau."""
+    from .layer_results import AGREEMENT_MEASURES
+
+    keep = ["dataset", "model", "arch", "encoder", "model_seed", "instance_id"]
+    long = layer_tests.melt(id_vars=keep, value_vars=[f"tau_{m}" for m in AGREEMENT_MEASURES],
+                            var_name="measure", value_name="tau")
+    long["measure"] = long["measure"].str.removeprefix("tau_")
+    long["tau"] = long["tau"].astype(float)
+    return long.dropna(subset=["tau"]).reset_index(drop=True)
+
+
+def agreement_box_stats(layer_tests: pd.DataFrame) -> pd.DataFrame:
+    """Tukey box statistics of Kendall τ per dataset x model x measure (column
+    ``ranking``, so that :func:`attnlib.viz.box_chart` draws them)."""
+    long = agreement_table(layer_tests)
+    grouped = long.groupby(["dataset", "model", "measure"], observed=True)["tau"]
+    return grouped.apply(tukey_stats).unstack().reset_index().rename(
+        columns={"measure": "ranking"})
+
+
+def followup_summary(layer_tests: pd.DataFrame) -> pd.DataFrame:
+    """Per dataset x model: seeds, documents, mean τ with each measure, the share of
+    documents whose output barely moves under permutation and the median adversarial JS."""
+    from .layer_results import AGREEMENT_MEASURES
+
+    rows = []
+    for (dataset, model), g in layer_tests.groupby(["dataset", "model"], observed=True):
+        row: dict[str, object] = {"dataset": dataset, "model": model,
+                                  "seeds": g["model_seed"].nunique(), "documents": len(g)}
+        for m in AGREEMENT_MEASURES:
+            row[f"mean τ {m}"] = float(np.nanmean(g[f"tau_{m}"].astype(float)))
+        row["barely moves (perm.)"] = float((g["perm_median_tvd"].astype(float)
+                                             < SAME_OUTPUT_TVD).mean())
+        row["median adversarial JS"] = float(g["adv_js"].astype(float).median())
+        rows.append(row)
+    return pd.DataFrame(rows)
