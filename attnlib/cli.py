@@ -101,17 +101,17 @@ def build_parser() -> argparse.ArgumentParser:
     grid.add_argument("--encoders", nargs="+", default=list(ENCODERS), choices=ENCODERS)
     grid.add_argument("--seeds", nargs="+", type=_seed, default=[0])
     grid.add_argument("--no-tests", action="store_true",
-                      help="train only (default: also run the erasure and layer tests and "
-                           "build the explorer payload)")
+                      help="train only (default: also run the erasure, layer and input tests "
+                           "and build the explorer payload)")
     _add_run_options(grid)
 
     publish = sub.add_parser("publish", help="copy finished runs (no checkpoints) from the "
                              "run cache to results/<profile>/")
     publish.add_argument("--profile", default="paper", choices=list_profiles())
     publish.add_argument("--dest", type=Path, default=None)
-    publish.add_argument("--layer-tests", action="store_true",
-                         help="also compute and publish the layer tests of every published "
-                              "run whose checkpoint is in the run cache")
+    publish.add_argument("--followup-tests", action="store_true",
+                         help="also compute and publish the layer and input-erasure tests of "
+                              "every published run whose checkpoint is in the run cache")
     return parser
 
 
@@ -206,15 +206,16 @@ def _cmd_grid(args: argparse.Namespace) -> None:
             metrics = ensure_trained(config, device=args.device, progress=not args.quiet).metrics
         else:
             record = ensure_run(config, device=args.device, progress=not args.quiet)
-            if record.has_model:  # the follow-up tests at the tested layer, once per weights
+            if record.has_model:  # the follow-up tests, once per weights
                 record.layer_tests(progress=not args.quiet)
+                record.input_tests(progress=not args.quiet)
             metrics = record.metrics
         print(f"{config.label}: test accuracy {metrics['test_accuracy']:.4f} "
               f"({run_dir_for(config)})", flush=True)
 
 
 def _cmd_publish(args: argparse.Namespace) -> None:
-    from .publish import (publish_baselines, publish_data_summaries, publish_layer_tests,
+    from .publish import (publish_baselines, publish_data_summaries, publish_followup_tests,
                           publish_runs)
     from .study import published_root
 
@@ -222,9 +223,9 @@ def _cmd_publish(args: argparse.Namespace) -> None:
     if dest is None:
         raise AttnlibError("not in a source checkout: pass --dest")
     runs = publish_runs(args.profile, dest)
-    if args.layer_tests:
-        n = publish_layer_tests(args.profile, dest)
-        print(f"{n} of {len(runs)} published runs have layer tests")
+    if args.followup_tests:
+        n = publish_followup_tests(args.profile, dest)
+        print(f"{n} of {len(runs)} published runs have the follow-up tests")
     publish_baselines(args.profile, dest)
     publish_data_summaries(args.profile, dest)
     size = sum(f.stat().st_size for f in dest.rglob("*") if f.is_file()) / 2**20

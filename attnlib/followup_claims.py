@@ -68,6 +68,48 @@ FOLLOWUP_CLAIMS: tuple[Claim, ...] = (
 )
 
 
+DEYOUNG = "DeYoung et al. 2020 (metric); the paper's question at the input"
+TIE_AOPC = 0.001  # AOPC differences below a tenth of a probability point are ties
+
+
+def _aopc_difference(better: str, worse: str) -> Callable[[pd.DataFrame], pd.DataFrame]:
+    def values(df: pd.DataFrame) -> pd.DataFrame:
+        from .input_erasure import ERASER_PERCENTS
+
+        d = df.set_index("instance_id")
+
+        def aopc(r: str) -> pd.Series:
+            return d[[f"comp_{r}_{k}" for k in ERASER_PERCENTS]].astype(float).mean(axis=1)
+
+        diff = aopc(better) - aopc(worse)
+        return pd.DataFrame({"difference": diff, "tie": (diff.abs() < TIE_AOPC).astype(float)},
+                            index=d.index)
+
+    return values
+
+
+ERASER_CLAIMS: tuple[Claim, ...] = (
+    Claim("input_attention_beats_random", "Deleting the tokens attention ranks highest from "
+          "the input lowers the decision's probability more than deleting random tokens.",
+          DEYOUNG, "mean AOPC comprehensiveness, attention − random",
+          _aopc_difference("attention", "random"), "above", 0.0, 0.01,
+          "one probability point averaged over the rationale sizes"),
+    Claim("input_gradient_beats_attention", "Deleting the tokens the input gradient ranks "
+          "highest lowers the decision's probability more than deleting attention's.",
+          DEYOUNG, "mean AOPC comprehensiveness, input gradient − attention",
+          _aopc_difference("input_gradient", "attention"), "above", 0.0, 0.01,
+          "one probability point averaged over the rationale sizes"),
+)
+
+
+def evaluate_eraser_claims(input_tests: pd.DataFrame, n_boot: int = 1000, seed: int = 0,
+                           exclude_runs: Iterable[str] = ()) -> pd.DataFrame:
+    """The input-erasure claims per dataset x model (:data:`ERASER_CLAIMS`)."""
+    if input_tests.empty:
+        return pd.DataFrame(columns=["claim", "dataset", "model", "verdict"])
+    return evaluate_claim_set(input_tests, ERASER_CLAIMS, n_boot, seed, exclude_runs)
+
+
 def evaluate_followup_claims(layer_tests: pd.DataFrame, n_boot: int = 1000, seed: int = 0,
                              exclude_runs: Iterable[str] = ()) -> pd.DataFrame:
     """One row per follow-up claim x dataset x model, as

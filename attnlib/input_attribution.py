@@ -19,11 +19,11 @@ import torch
 from .models.base import AttentionClassifier
 
 
-def item_input_scores(model: AttentionClassifier, tokens: torch.Tensor, pred: torch.Tensor,
-                      scales: list[float]) -> torch.Tensor:
-    """(B, n) per item: sum over its tokens t of e_t . mean_s d p_pred / d(s e_t), the
-    gradient taken at the embeddings scaled by each s in ``scales`` (``[1]``: gradient x
-    input; midpoints of [0, 1]: integrated gradients)."""
+def token_input_scores(model: AttentionClassifier, tokens: torch.Tensor, pred: torch.Tensor,
+                       scales: list[float]) -> torch.Tensor:
+    """Per token (shape of ``tokens``): e_t . mean_s d p_pred / d(s e_t), the gradient
+    taken at the embeddings scaled by each s in ``scales`` (``[1]``: gradient x input;
+    midpoints of [0, 1]: integrated gradients); padding scores 0."""
     was_training = model.training
     model.eval()
     try:
@@ -38,8 +38,22 @@ def item_input_scores(model: AttentionClassifier, tokens: torch.Tensor, pred: to
     finally:
         model.train(was_training)
     token_scores = (mean_grad.double() * embedded.double()).sum(-1)  # (B, T) or (B, S, T)
-    token_scores = torch.where(tokens != 0, token_scores, 0.0)
+    return torch.where(tokens != 0, token_scores, 0.0)
+
+
+def item_input_scores(model: AttentionClassifier, tokens: torch.Tensor, pred: torch.Tensor,
+                      scales: list[float]) -> torch.Tensor:
+    """(B, n) per item of the tested layer: :func:`token_input_scores` summed over the
+    item's tokens (a token is its own item in FLAN; a sentence's tokens in HAN)."""
+    token_scores = token_input_scores(model, tokens, pred, scales)
     return token_scores.sum(-1) if tokens.dim() == 3 else token_scores
+
+
+def ig_scales(steps: int) -> list[float]:
+    """The midpoint rule's points on [0, 1] for integrated gradients."""
+    if steps < 1:
+        raise ValueError(f"steps must be positive, got {steps}")
+    return [(k + 0.5) / steps for k in range(steps)]
 
 
 def gradient_x_input(model: AttentionClassifier, tokens: torch.Tensor, pred: torch.Tensor
@@ -60,6 +74,4 @@ def integrated_gradients(model: AttentionClassifier, tokens: torch.Tensor,
     Completeness: the scores of a document sum to about p_pred(x) - p_pred(0 embeddings),
     closer as ``steps`` grows. Costs ``steps`` forward and backward passes.
     """
-    if steps < 1:
-        raise ValueError(f"steps must be positive, got {steps}")
-    return item_input_scores(model, tokens, pred, [(k + 0.5) / steps for k in range(steps)])
+    return item_input_scores(model, tokens, pred, ig_scales(steps))

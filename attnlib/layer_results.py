@@ -146,65 +146,78 @@ def run_layer_tests(run: TrainedRun, config: LayerTestConfig | None = None,
         "run": [rc.hash] * n, "dataset": [rc.data.dataset] * n, "model": [rc.model.name] * n,
         "arch": [arch] * n, "encoder": [rc.model.encoder] * n, "model_seed": [rc.train.seed] * n,
         **columns})
-    frame = _typed(frame).sort_values("instance_id", ignore_index=True)
+    frame = typed_table(frame, LAYER_COLUMNS).sort_values("instance_id", ignore_index=True)
     return frame
 
 
-def _typed(frame: pd.DataFrame) -> pd.DataFrame:
-    missing = [c for c in LAYER_COLUMNS if c not in frame.columns]
+def typed_table(frame: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
+    """``frame`` with exactly ``columns``, in order and of their dtypes."""
+    missing = [c for c in columns if c not in frame.columns]
     if missing:
-        raise ResultSchemaError(f"layer-test table lacks columns {missing}")
-    return pd.DataFrame({c: frame[c].astype(t) for c, t in LAYER_COLUMNS.items()})
+        raise ResultSchemaError(f"the table lacks columns {missing}")
+    return pd.DataFrame({c: frame[c].astype(t) for c, t in columns.items()})
 
 
-def layer_tests_key(run: TrainedRun, config: LayerTestConfig) -> str:
-    """Identifies the weights and settings a layer-test file was computed from."""
+def layer_tests_key(run: TrainedRun, config: Any, schema: str = LAYER_SCHEMA_VERSION) -> str:
+    """Identifies the weights and settings a per-run table was computed from."""
     payload = json.dumps({"model_sha256": run.metrics.get("checksums", {}).get("model.pt"),
                           "run": run.config.hash, "config": asdict(config),
-                          "schema": LAYER_SCHEMA_VERSION}, sort_keys=True, default=str)
+                          "schema": schema}, sort_keys=True, default=str)
     return hashlib.sha256(payload.encode()).hexdigest()[:12]
 
 
-def save_layer_tests(frame: pd.DataFrame, path: str | Path, meta: dict[str, Any]) -> Path:
-    """Write atomically as zstd Parquet, floats at float32 precision, with ``meta``."""
-    frame = _typed(frame)
-    floats = [c for c, t in LAYER_COLUMNS.items() if t == "Float64"]
-    for c in floats:
-        frame[c] = frame[c].astype("Float32")
+def save_table(frame: pd.DataFrame, path: str | Path, columns: dict[str, str],
+               schema_version: str, meta: dict[str, Any]) -> Path:
+    """Write a per-document table atomically as zstd Parquet, floats at float32
+    precision, with ``meta`` and its schema version (used by the layer and input tests)."""
+    frame = typed_table(frame, columns)
+    for c, t in columns.items():
+        if t == "Float64":
+            frame[c] = frame[c].astype("Float32")
     table = pa.Table.from_pandas(frame, preserve_index=False)
     table = table.replace_schema_metadata({
         **(table.schema.metadata or {}),
-        _META_KEY: json.dumps({"schema_version": LAYER_SCHEMA_VERSION, **meta},
-                              default=str).encode()})
+        _META_KEY: json.dumps({"schema_version": schema_version, **meta}, default=str).encode()})
     path = Path(path)
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp, compression="zstd", compression_level=19)
     return path
 
 
-def read_layer_meta(path: str | Path) -> dict[str, Any]:
+def read_table_meta(path: str | Path) -> dict[str, Any]:
     try:
         meta = pq.read_schema(path).metadata or {}
         return json.loads(meta.get(_META_KEY, b"{}"))
     except (OSError, ValueError, pa.ArrowException) as error:
-        raise ResultSchemaError(f"{path} is not a readable layer-test file ({error}); delete "
+        raise ResultSchemaError(f"{path} is not a readable results file ({error}); delete "
                                 "it to recompute it, or restore it with `git checkout`") from error
 
 
-def load_layer_tests(path: str | Path) -> pd.DataFrame:
-    """Read and check a layer-test file; ``df.attrs['provenance']`` holds its metadata."""
+def load_table(path: str | Path, columns: dict[str, str], schema_version: str
+               ) -> pd.DataFrame:
+    """Read and check a table written by :func:`save_table`; ``df.attrs['provenance']``
+    holds its metadata."""
     path = Path(path)
-    meta = read_layer_meta(path)
-    if meta.get("schema_version") != LAYER_SCHEMA_VERSION:
-        raise ResultSchemaError(f"{path} has layer-test schema {meta.get('schema_version')}, "
-                                f"this attnlib reads {LAYER_SCHEMA_VERSION}; recompute it")
+    meta = read_table_meta(path)
+    if meta.get("schema_version") != schema_version:
+        raise ResultSchemaError(f"{path} has schema {meta.get('schema_version')}, this attnlib "
+                                f"reads {schema_version}; delete it to recompute it")
     try:
-        frame = _typed(pq.read_table(path).to_pandas())
+        frame = typed_table(pq.read_table(path).to_pandas(), columns)
     except (OSError, ValueError, pa.ArrowException) as error:
         raise ResultSchemaError(f"{path} is damaged ({error}); delete it to recompute it, or "
                                 "restore it with `git checkout`") from error
     frame.attrs["provenance"] = meta
     return frame
+
+
+def save_layer_tests(frame: pd.DataFrame, path: str | Path, meta: dict[str, Any]) -> Path:
+    return save_table(frame, path, LAYER_COLUMNS, LAYER_SCHEMA_VERSION, meta)
+
+
+def load_layer_tests(path: str | Path) -> pd.DataFrame:
+    """Read and check a layer-test file; ``df.attrs['provenance']`` holds its metadata."""
+    return load_table(path, LAYER_COLUMNS, LAYER_SCHEMA_VERSION)
 
 
 def ensure_layer_tests(run: TrainedRun, path: str | Path, config: LayerTestConfig | None = None,
@@ -214,7 +227,7 @@ def ensure_layer_tests(run: TrainedRun, path: str | Path, config: LayerTestConfi
     config = config or LayerTestConfig()
     path = Path(path)
     key = layer_tests_key(run, config)
-    if path.exists() and read_layer_meta(path).get("key") == key:
+    if path.exists() and read_table_meta(path).get("key") == key:
         return load_layer_tests(path)
     frame = run_layer_tests(run, config, progress)
     save_layer_tests(frame, path, {"key": key, "config": asdict(config),

@@ -16,6 +16,7 @@ from . import paths
 from .atomic import read_json, write_json
 from .config import RunConfig, make_run_config
 from .errors import DataError
+from .input_results import INPUT_TESTS_FILE
 from .layer_results import LAYER_TESTS_FILE
 from .plan import PLANS, RunKey, missing_runs, planned_runs, run_label
 from .results import load_results, read_provenance, save_results
@@ -23,6 +24,7 @@ from .suite import SuiteConfig, suite_key
 
 PUBLISHED_FILES = ("config.json", "metrics.json", "history.json", "erasure.parquet",
                    "explorer.json")
+FOLLOWUP_FILES = (LAYER_TESTS_FILE, INPUT_TESTS_FILE)
 MANIFEST = "manifest.json"
 
 
@@ -112,8 +114,9 @@ def publish_runs(profile: str, dest: Path, source: Path | None = None,
                 save_results(frame, tmp / name, prov)
             else:
                 shutil.copy2(directory / name, tmp / name)
-        if (directory / LAYER_TESTS_FILE).exists():  # optional: the follow-up tests
-            shutil.copy2(directory / LAYER_TESTS_FILE, tmp / LAYER_TESTS_FILE)
+        for name in FOLLOWUP_FILES:  # optional: the follow-up tests, when computed
+            if (directory / name).exists():
+                shutil.copy2(directory / name, tmp / name)
         shutil.rmtree(target, ignore_errors=True)
         tmp.rename(target)
         key = (config.data.dataset, config.model.arch, config.model.encoder, config.train.seed)
@@ -141,11 +144,12 @@ def publish_runs(profile: str, dest: Path, source: Path | None = None,
     return runs
 
 
-def publish_layer_tests(profile: str, dest: Path, source: Path | None = None,
-                        progress: bool = True) -> int:
-    """For every published run whose checkpoint is in the run cache, compute its layer
-    tests there (once per weights, :func:`attnlib.layer_results.ensure_layer_tests`) and
-    copy them next to its published results. Returns how many runs have them now."""
+def publish_followup_tests(profile: str, dest: Path, source: Path | None = None,
+                           progress: bool = True) -> int:
+    """For every published run whose checkpoint is in the run cache, compute its layer and
+    input-erasure tests there (once per weights) and copy them next to its published
+    results. Returns how many published runs have both now."""
+    from .input_results import ensure_input_tests, input_test_config
     from .layer_results import ensure_layer_tests, layer_test_config
     from .runs import load_run
 
@@ -154,12 +158,16 @@ def publish_layer_tests(profile: str, dest: Path, source: Path | None = None,
     for entry in read_manifest(dest):
         cache = (source / entry["dataset"] / entry["model"]
                  / f"{profile}-seed{entry['seed']}-{entry['hash']}")
-        target = dest / entry["path"] / LAYER_TESTS_FILE
         if (cache / "model.pt").exists():
-            ensure_layer_tests(load_run(cache, device="cpu"), cache / LAYER_TESTS_FILE,
-                               layer_test_config(profile), progress)
-            shutil.copy2(cache / LAYER_TESTS_FILE, target)
-        done += target.exists()
+            run = load_run(cache, device="cpu")
+            ensure_layer_tests(run, cache / LAYER_TESTS_FILE, layer_test_config(profile),
+                               progress)
+            ensure_input_tests(run, cache / INPUT_TESTS_FILE, input_test_config(profile),
+                               progress)
+            for name in (LAYER_TESTS_FILE, INPUT_TESTS_FILE):
+                shutil.copy2(cache / name, dest / entry["path"] / name)
+        done += all((dest / entry["path"] / n).exists()
+                    for n in (LAYER_TESTS_FILE, INPUT_TESTS_FILE))
     return done
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -28,6 +28,8 @@ from .data import get_dataset, where_from
 from .errors import AttnlibError, DataError, ParameterError, UnknownNameError, check_seed
 from .integrity import read_run_json
 from .explorer import build_explorer_payload
+from .input_results import (INPUT_COLUMNS, INPUT_TESTS_FILE, InputTestConfig,
+                            ensure_input_tests, input_test_config, load_input_tests)
 from .layer_results import (LAYER_COLUMNS, LAYER_TESTS_FILE, LayerTestConfig,
                             ensure_layer_tests, layer_test_config, load_layer_tests)
 from .pipeline import ensure_trained, run_dir_for
@@ -258,6 +260,15 @@ class RunRecord:
             return ensure_layer_tests(self.load_model(), path, config, progress)
         return load_layer_tests(path) if path.exists() else None
 
+    def input_tests(self, config: InputTestConfig | None = None, progress: bool = False
+                    ) -> pd.DataFrame | None:
+        """The input-erasure tests (:mod:`attnlib.input_results`), as :meth:`layer_tests`."""
+        path = self.directory / INPUT_TESTS_FILE
+        if self.has_model:
+            config = config or input_test_config(self.config.profile)
+            return ensure_input_tests(self.load_model(), path, config, progress)
+        return load_input_tests(path) if path.exists() else None
+
     @property
     def has_model(self) -> bool:
         return (self.directory / MODEL_FILE).exists()
@@ -402,15 +413,23 @@ class StudyRecords:
     def layer_tests(self, progress: bool = True) -> tuple[pd.DataFrame, list[str]]:
         """Every run's layer tests in one table, and the labels of the runs without them
         (published without them and no checkpoint here)."""
+        return self._collect("layer tests", lambda r: r.layer_tests(), LAYER_COLUMNS, progress)
+
+    def input_tests(self, progress: bool = True) -> tuple[pd.DataFrame, list[str]]:
+        """Every run's input-erasure tests in one table, and the runs without them."""
+        return self._collect("input tests", lambda r: r.input_tests(), INPUT_COLUMNS, progress)
+
+    def _collect(self, what: str, get: Callable[[RunRecord], pd.DataFrame | None],
+                 columns: dict[str, str], progress: bool) -> tuple[pd.DataFrame, list[str]]:
         frames, missing = [], []
-        for r in tqdm(self.runs, disable=not progress, desc="layer tests", unit="run"):
-            frame = r.layer_tests()
+        for r in tqdm(self.runs, disable=not progress, desc=what, unit="run"):
+            frame = get(r)
             if frame is None:
                 missing.append(r.config.label)
             else:
                 frames.append(frame)
         table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
-            {c: pd.Series(dtype=t) for c, t in LAYER_COLUMNS.items()})
+            {c: pd.Series(dtype=t) for c, t in columns.items()})
         return table, missing
 
     def run(self, dataset: str, model: str, seed: int | None = None) -> RunRecord:

@@ -310,3 +310,22 @@ def style_verdicts(table: pd.DataFrame, formats: dict[str, str] | None = None) -
         styler = styler.map(colour, subset=["verdict"])
     return styler.format(formats or {}, na_rep="–").format_index(
         lambda name: str(name).replace("_", " "), axis=1)
+
+
+def eraser_curve_chart(curves: pd.DataFrame, measure: str) -> alt.FacetChart:
+    """Mean comprehensiveness or sufficiency (``measure``) against the share of tokens in
+    the rationale, one line per token ranking, one panel per model and dataset
+    (:func:`attnlib.input_results.eraser_curves`)."""
+    data = _ranking_labels(curves[curves["measure"] == measure])
+    return alt.Chart(data).mark_line(point=True).encode(
+        x=alt.X("percent:Q", title="top k% of tokens", scale=alt.Scale(type="log"),
+                axis=alt.Axis(values=[1, 5, 10, 20, 50])),
+        y=alt.Y("value:Q", title=f"mean {measure}"),
+        color=_ranking_color(data),
+        tooltip=["dataset:N", "model:N", "Ranking:N", "percent:Q",
+                 alt.Tooltip("value:Q", format=".4f")],
+    ).properties(width=_panel_width(data), height=110).facet(
+        row=alt.Row("model:N", sort=MODEL_ORDER, title=None,
+                    header=alt.Header(labelAngle=0, labelAlign="left", labelFontWeight="bold")),
+        column=alt.Column("dataset:N", title=None)).properties(
+        title=f"{measure.capitalize()} of each ranking's top tokens, deleted from the input")

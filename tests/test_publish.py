@@ -14,7 +14,7 @@ import pytest
 from attnlib import paths, study as study_module
 from attnlib.atomic import write_json
 from attnlib.plan import missing_runs, planned_runs
-from attnlib.publish import (PUBLISHED_FILES, publish_layer_tests, publish_runs, read_manifest,
+from attnlib.publish import (PUBLISHED_FILES, publish_followup_tests, publish_runs, read_manifest,
                              run_keys)
 from attnlib.study import load_study, make_study
 
@@ -38,9 +38,9 @@ def test_published_runs_rebuild_the_study_without_training(tmp_path, monkeypatch
     assert not list(dest.rglob("*.pt"))  # no checkpoints
     assert "FLANnoenc" in (dest / "README.md").read_text()
     assert read_manifest(dest) == runs
-    # the layer tests travel with a published run whose checkpoint is at hand
-    assert publish_layer_tests("smoke", dest, source=tmp_path / "runs", progress=False) == 1
-    layer = trained.runs[0].layer_tests()
+    # the follow-up tests travel with a published run whose checkpoint is at hand
+    assert publish_followup_tests("smoke", dest, source=tmp_path / "runs", progress=False) == 1
+    layer, inputs = trained.runs[0].layer_tests(), trained.runs[0].input_tests()
     # a retrained run (same dataset, model and seed, new hash) replaces the one published
     stale = dict(runs[0], hash="000000000000", path=runs[0]["path"][:-12] + "000000000000")
     shutil.copytree(published, dest / stale["path"])
@@ -58,6 +58,7 @@ def test_published_runs_rebuild_the_study_without_training(tmp_path, monkeypatch
         trained.metrics_table()["test_accuracy"].tolist()
     assert len(again.results()) == len(trained.results())
     pd.testing.assert_frame_equal(again.runs[0].layer_tests(), layer)
+    pd.testing.assert_frame_equal(again.runs[0].input_tests(), inputs)
     with pytest.raises(Exception, match="forbids training"):
         load_study(make_study("smoke", **{**TINY, "encoders": ["conv"]}), progress=False)
 
