@@ -44,6 +44,17 @@ def _far_adversary(df: pd.DataFrame) -> pd.DataFrame:
                         index=d.index)
 
 
+def _beyond_seed_variance(df: pd.DataFrame) -> pd.DataFrame:
+    d = df.set_index("instance_id")
+    if "seed_js" not in d:
+        return pd.DataFrame({"beyond": np.nan}, index=d.index)
+    seed_js = d["seed_js"].astype(float)
+    beyond = (d["adv_js"].astype(float) > seed_js).astype(float).where(seed_js.notna())
+    return pd.DataFrame({"beyond": beyond}, index=d.index)
+
+
+WIEGREFFE_PINTER = "Wiegreffe & Pinter 2019"
+
 FOLLOWUP_CLAIMS: tuple[Claim, ...] = (
     Claim("attention_vs_leave_one_out_weak", "Attention weights agree only weakly with "
           "leave-one-out importance of the same items.", JAIN_WALLACE,
@@ -65,7 +76,23 @@ FOLLOWUP_CLAIMS: tuple[Claim, ...] = (
           f"reaches JS ≥ {FAR_ATTENTION_JS:.3f} (half the maximum) from the trained one",
           _far_adversary, "above", 0.5, 0.05,
           "'most' read as a majority; 5 points keeps a bare majority from counting"),
+    Claim("adversarial_beyond_seed_variance", "The adversarial attention lies farther from "
+          "the trained attention than the attention of the same model trained from another "
+          "seed (the yardstick Wiegreffe & Pinter set for the adversarial test).",
+          WIEGREFFE_PINTER, "share of documents whose adversarial JS exceeds the mean JS "
+          "between seeds' attention", _beyond_seed_variance, "above", 0.5, 0.05,
+          "a majority of documents, by 5 points"),
 )
+
+
+def with_seed_variance(layer_tests: pd.DataFrame, seed_variance: pd.DataFrame
+                       ) -> pd.DataFrame:
+    """The layer-test table with each document's seed-to-seed attention JS (NaN where the
+    cell has a single seed)."""
+    keys = ["dataset", "model", "instance_id"]
+    sv = seed_variance[[*keys, "seed_js"]].astype({"dataset": str, "model": str})
+    out = layer_tests.astype({"dataset": str, "model": str}).merge(sv, on=keys, how="left")
+    return out
 
 
 DEYOUNG = "DeYoung et al. 2020 (metric); the paper's question at the input"
@@ -142,7 +169,8 @@ def agreement_box_stats(layer_tests: pd.DataFrame) -> pd.DataFrame:
 
 def followup_summary(layer_tests: pd.DataFrame) -> pd.DataFrame:
     """Per dataset x model: seeds, documents, mean τ with each measure, the share of
-    documents whose output barely moves under permutation and the median adversarial JS."""
+    documents whose output barely moves under permutation, the median adversarial JS and,
+    where the table has it (:func:`with_seed_variance`), the median JS between seeds."""
     from .layer_results import AGREEMENT_MEASURES
 
     rows = []
@@ -154,5 +182,7 @@ def followup_summary(layer_tests: pd.DataFrame) -> pd.DataFrame:
         row["barely moves (perm.)"] = float((g["perm_median_tvd"].astype(float)
                                              < SAME_OUTPUT_TVD).mean())
         row["median adversarial JS"] = float(g["adv_js"].astype(float).median())
+        if "seed_js" in g and g["seed_js"].notna().any():
+            row["median JS between seeds"] = float(g["seed_js"].astype(float).median())
         rows.append(row)
     return pd.DataFrame(rows)

@@ -30,7 +30,8 @@ from .corpus import select_subset
 from .erasure import LinearHead, leave_one_out_drop, predicted_class_gradient
 from .errors import DataError, ResultSchemaError, check_seed
 from .input_attribution import gradient_x_input, integrated_gradients
-from .layer_tests import adversarial_attention, agreement, permutation_outputs
+from .layer_tests import (adversarial_attention, agreement, attention_js_across_seeds,
+                          permutation_outputs)
 from .provenance import provenance
 from .runs import TrainedRun
 
@@ -97,9 +98,7 @@ def run_layer_tests(run: TrainedRun, config: LayerTestConfig | None = None,
     config = config or LayerTestConfig()
     corpus = run.data.test
     arch = run.config.model.arch
-    chosen = select_subset(len(corpus), config.max_test_docs, config.seed + 13)
-    n_items_all = (corpus.n_sentences if arch == "han" else corpus.n_tokens)[chosen]
-    ids = chosen[n_items_all > 1]
+    ids = layer_test_documents(run, config)
     if len(ids) == 0:
         raise DataError(f"{run.config.label}: no chosen test document has two items to "
                         "compare; the layer tests need at least two per document")
@@ -234,3 +233,70 @@ def ensure_layer_tests(run: TrainedRun, path: str | Path, config: LayerTestConfi
                                    "library_version": __version__,
                                    **provenance(run.model.device, config.seed)})
     return load_layer_tests(path)
+
+
+SEED_VARIANCE_FILE = "seed_variance.parquet"
+SEED_VARIANCE_SCHEMA_VERSION = "1"
+SEED_VARIANCE_COLUMNS: dict[str, str] = {
+    "dataset": "string", "model": "string", "instance_id": "Int64", "seeds": "Int64",
+    "seed_js": "Float64",
+}
+
+
+def layer_test_documents(run: TrainedRun, config: LayerTestConfig) -> np.ndarray:
+    """Test-corpus indices the layer tests use: a seeded sample, documents with >= 2 items."""
+    corpus = run.data.test
+    chosen = select_subset(len(corpus), config.max_test_docs, config.seed + 13)
+    n_items = (corpus.n_sentences if run.config.model.arch == "han" else corpus.n_tokens)
+    return chosen[n_items[chosen] > 1]
+
+
+def run_seed_variance(runs: list[TrainedRun], config: LayerTestConfig | None = None
+                      ) -> pd.DataFrame:
+    """Per layer-test document: the mean JS between the attention of every pair of
+    ``runs`` (one dataset and model, different training seeds; Wiegreffe & Pinter §3.2)."""
+    config = config or LayerTestConfig()
+    if len(runs) < 2 or len({(r.config.data, r.config.model) for r in runs}) != 1:
+        raise ValueError("seed variance needs two or more runs of one dataset and model")
+    first = runs[0]
+    ids = layer_test_documents(first, config)
+    tested = first.data.test.subset(ids)
+    arch = first.config.model.arch
+    values = []
+    batches = make_batches(tested, arch, 20_000, batch_size=64)
+    for idx in batches:
+        tokens = collate(tested, idx, arch).tokens
+        with torch.no_grad():
+            alphas = torch.stack([r.model(tokens.to(r.model.device)).alpha.double().cpu()
+                                  for r in runs])
+        values.append(attention_js_across_seeds(alphas).numpy())
+    order = np.concatenate(batches)
+    frame = pd.DataFrame({"dataset": first.config.data.dataset,
+                          "model": first.config.model.name, "instance_id": ids[order],
+                          "seeds": len(runs), "seed_js": np.concatenate(values)})
+    return typed_table(frame, SEED_VARIANCE_COLUMNS).sort_values("instance_id",
+                                                                 ignore_index=True)
+
+
+def seed_variance_key(runs: list[TrainedRun], config: LayerTestConfig) -> str:
+    return hashlib.sha256(json.dumps(sorted(layer_tests_key(r, config) for r in runs)).encode()
+                          ).hexdigest()[:12]
+
+
+def ensure_seed_variance(runs: list[TrainedRun], path: str | Path,
+                         config: LayerTestConfig | None = None) -> pd.DataFrame:
+    """:func:`run_seed_variance`, read from ``path`` when computed from the same weights."""
+    config = config or LayerTestConfig()
+    path = Path(path)
+    key = seed_variance_key(runs, config)
+    if path.exists() and read_table_meta(path).get("key") == key:
+        return load_seed_variance(path)
+    save_table(run_seed_variance(runs, config), path, SEED_VARIANCE_COLUMNS,
+               SEED_VARIANCE_SCHEMA_VERSION,
+               {"key": key, "runs": sorted(r.config.hash for r in runs),
+                "config": asdict(config), "library_version": __version__})
+    return load_seed_variance(path)
+
+
+def load_seed_variance(path: str | Path) -> pd.DataFrame:
+    return load_table(path, SEED_VARIANCE_COLUMNS, SEED_VARIANCE_SCHEMA_VERSION)

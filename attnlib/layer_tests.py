@@ -10,6 +10,9 @@ map, so any reweighting of the items is a weighted sum of z_i = W h_i plus the b
 * :func:`adversarial_attention`: the attention distribution farthest (JS) from the
   trained one whose output stays within a total variation distance epsilon of the
   original output (Jain & Wallace §4.3), by projected gradient on the weights' logits.
+* :func:`attention_js_across_seeds`: how far apart the attention of models trained from
+  different seeds lies on the same document (Wiegreffe & Pinter §3.2), the yardstick for
+  the adversarial distance.
 
 Each has a plain per-document reference in the tests. :mod:`attnlib.layer_results` runs
 them on a trained model's test set. Explained in the chapter "Other tests of attention"
@@ -159,3 +162,14 @@ def adversarial_attention(item_logits: torch.Tensor, alpha: torch.Tensor, mask: 
             loss.backward()
             optimizer.step()
     return best.detach(), best_js.detach(), best_tvd.detach()
+
+
+def attention_js_across_seeds(alphas: torch.Tensor) -> torch.Tensor:
+    """(B,) mean JS over every pair of seeds between the attention distributions that
+    models trained from different seeds put on the same documents. alphas: (S, B, n), S
+    >= 2, zero on padding."""
+    s = alphas.shape[0]
+    if s < 2:
+        raise ValueError("seed variance needs the attention of at least two seeds")
+    pairs = [(i, j) for i in range(s) for j in range(i + 1, s)]
+    return torch.stack([distribution_js(alphas[i], alphas[j]) for i, j in pairs]).mean(0)

@@ -168,7 +168,28 @@ def publish_followup_tests(profile: str, dest: Path, source: Path | None = None,
                 shutil.copy2(cache / name, dest / entry["path"] / name)
         done += all((dest / entry["path"] / n).exists()
                     for n in (LAYER_TESTS_FILE, INPUT_TESTS_FILE))
+    _publish_seed_variance(profile, dest, source)
     return done
+
+
+def _publish_seed_variance(profile: str, dest: Path, source: Path) -> None:
+    """Each published dataset x model with two or more seeds, all with checkpoints here,
+    gets ``seed_variance.parquet`` (computed in the run cache, copied next to its runs)."""
+    from .layer_results import SEED_VARIANCE_FILE, ensure_seed_variance, layer_test_config
+    from .runs import load_run
+
+    cells: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for entry in read_manifest(dest):
+        cells.setdefault((entry["dataset"], entry["model"]), []).append(entry)
+    for (dataset, model), entries in cells.items():
+        dirs = [source / dataset / model / f"{profile}-seed{e['seed']}-{e['hash']}"
+                for e in entries]
+        if len(dirs) < 2 or not all((d / "model.pt").exists() for d in dirs):
+            continue
+        cached = source / dataset / model / f"{SEED_VARIANCE_FILE[:-8]}-{profile}.parquet"
+        ensure_seed_variance([load_run(d, device="cpu") for d in dirs], cached,
+                             layer_test_config(profile))
+        shutil.copy2(cached, dest / dataset / model / SEED_VARIANCE_FILE)
 
 
 def write_readme(profile: str, dest: Path) -> Path:

@@ -30,8 +30,10 @@ from .integrity import read_run_json
 from .explorer import build_explorer_payload
 from .input_results import (INPUT_COLUMNS, INPUT_TESTS_FILE, InputTestConfig,
                             ensure_input_tests, input_test_config, load_input_tests)
-from .layer_results import (LAYER_COLUMNS, LAYER_TESTS_FILE, LayerTestConfig,
-                            ensure_layer_tests, layer_test_config, load_layer_tests)
+from .layer_results import (LAYER_COLUMNS, LAYER_TESTS_FILE, SEED_VARIANCE_COLUMNS,
+                            SEED_VARIANCE_FILE, LayerTestConfig, ensure_layer_tests,
+                            ensure_seed_variance, layer_test_config, load_layer_tests,
+                            load_seed_variance, read_table_meta)
 from .pipeline import ensure_trained, run_dir_for
 from .plan import PLANS, RunKey, missing_runs
 from .publish import read_manifest, run_keys
@@ -418,6 +420,36 @@ class StudyRecords:
     def input_tests(self, progress: bool = True) -> tuple[pd.DataFrame, list[str]]:
         """Every run's input-erasure tests in one table, and the runs without them."""
         return self._collect("input tests", lambda r: r.input_tests(), INPUT_COLUMNS, progress)
+
+    def seed_variance(self) -> tuple[pd.DataFrame, list[str]]:
+        """Per dataset x model with two or more seeds: per layer-test document, the mean JS
+        between the seeds' attention (:func:`attnlib.layer_results.run_seed_variance`);
+        computed when every seed's checkpoint is here, else read from the published cell
+        when it was computed from the same runs. Also the cells left without it."""
+        frames, missing = [], []
+        cells: dict[tuple[str, str], list[RunRecord]] = {}
+        for r in self.runs:
+            cells.setdefault((r.config.data.dataset, r.config.model.name), []).append(r)
+        for (dataset, model), records in cells.items():
+            if len(records) < 2:
+                continue
+            hashes = sorted(r.config.hash for r in records)
+            if all(r.has_model for r in records):
+                cell = run_dir_for(records[0].config).parent
+                frames.append(ensure_seed_variance(
+                    [r.load_model() for r in records],
+                    cell / f"{SEED_VARIANCE_FILE[:-8]}-{self.study.profile}.parquet",
+                    layer_test_config(self.study.profile)))
+                continue
+            root = published_root(self.study.profile)
+            path = None if root is None else root / dataset / model / SEED_VARIANCE_FILE
+            if path is not None and path.exists() and read_table_meta(path).get("runs") == hashes:
+                frames.append(load_seed_variance(path))
+            else:
+                missing.append(f"{dataset}/{model}")
+        table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+            {c: pd.Series(dtype=t) for c, t in SEED_VARIANCE_COLUMNS.items()})
+        return table, missing
 
     def _collect(self, what: str, get: Callable[[RunRecord], pd.DataFrame | None],
                  columns: dict[str, str], progress: bool) -> tuple[pd.DataFrame, list[str]]:

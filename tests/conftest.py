@@ -28,16 +28,16 @@ requires_imdb = pytest.mark.skipif(not _has_mirror("imdb"),
                                    reason="needs the IMDB mirror (ATTNLIB_DATA_MIRROR)")
 
 
-def _small_run(tmp_path_factory, arch: str, encoder: str):
+def _small_run(tmp_path_factory, arch: str, encoder: str, seed: int = 1):
     if not _has_mirror("imdb"):
         pytest.skip("needs the IMDB mirror")
     from attnlib.config import make_run_config
     from attnlib.runs import load_run
     from attnlib.train import train_run
 
-    config = make_run_config("smoke", "imdb", arch, encoder, seed=1, max_train_docs=600,
+    config = make_run_config("smoke", "imdb", arch, encoder, seed=seed, max_train_docs=600,
                              max_test_docs=200, epochs=1)
-    out = tmp_path_factory.mktemp("runs") / f"{arch}-{encoder}"
+    out = tmp_path_factory.mktemp("runs") / f"{arch}-{encoder}-{seed}"
     train_run(config, out, device="cpu", progress=False)
     return load_run(out, device="cpu")
 
@@ -46,6 +46,12 @@ def _small_run(tmp_path_factory, arch: str, encoder: str):
 def small_imdb_run(tmp_path_factory):
     """A FLAN-rnn trained for one epoch on 600 real IMDB reviews (200 test reviews)."""
     return _small_run(tmp_path_factory, "flan", "rnn")
+
+
+@pytest.fixture(scope="session")
+def small_imdb_run_other_seed(tmp_path_factory):
+    """``small_imdb_run`` trained from another seed (seed variance)."""
+    return _small_run(tmp_path_factory, "flan", "rnn", seed=2)
 
 
 @pytest.fixture(scope="session")

@@ -304,3 +304,64 @@ def test_documents_with_a_constant_score_are_left_out_of_agreement():
     row = evaluate_followup_claims(table, n_boot=100).set_index("claim").loc[
         "attention_vs_leave_one_out_weak"]
     assert row["left_out"] == pytest.approx(0.25) and row["documents"] == 60
+
+
+# --- seed variance (W&P §3.2) -----------------------------------------------------------
+
+
+def test_attention_js_across_seeds_is_the_mean_over_pairs():
+    from attnlib.layer_tests import attention_js_across_seeds
+
+    _h, a, mask, _ = _layer(seed=7)
+    _h, b, _, _ = _layer(seed=8)
+    _h, c, _, _ = _layer(seed=9)
+    b = torch.where(mask, b, 0.0) / torch.where(mask, b, 0.0).sum(1, keepdim=True)
+    c = torch.where(mask, c, 0.0) / torch.where(mask, c, 0.0).sum(1, keepdim=True)
+    out = attention_js_across_seeds(torch.stack([a, b, c]))
+    expected = (distribution_js(a, b) + distribution_js(a, c) + distribution_js(b, c)) / 3
+    assert torch.allclose(out, expected, atol=1e-12)
+    assert attention_js_across_seeds(torch.stack([a, a])).abs().max().item() < 1e-12
+    with pytest.raises(ValueError, match="two seeds"):
+        attention_js_across_seeds(a.unsqueeze(0))
+
+
+def test_seed_variance_of_two_trained_runs_equals_one_document_at_a_time(
+        small_imdb_run, small_imdb_run_other_seed, tmp_path):
+    from attnlib.batching import collate
+    from attnlib.layer_results import (LayerTestConfig, ensure_seed_variance,
+                                       layer_test_documents, run_seed_variance)
+
+    config = LayerTestConfig(max_test_docs=15)
+    runs = [small_imdb_run, small_imdb_run_other_seed]
+    table = run_seed_variance(runs, config)
+    ids = layer_test_documents(small_imdb_run, config)
+    assert sorted(table["instance_id"].tolist()) == sorted(ids.tolist())
+    corpus = small_imdb_run.data.test
+    for row in table.itertuples():
+        tokens = collate(corpus, np.array([row.instance_id]), "flan").tokens
+        with torch.no_grad():
+            a, b = (r.model(tokens).alpha.double() for r in runs)
+        assert row.seed_js == pytest.approx(distribution_js(a, b).item(), abs=1e-6)
+    assert (table["seed_js"] > 0).all() and (table["seeds"] == 2).all()
+    same = run_seed_variance([small_imdb_run, small_imdb_run], config)
+    assert same["seed_js"].abs().max() < 1e-12
+    path = tmp_path / "sv.parquet"
+    first = ensure_seed_variance(runs, path, config)
+    stamp = path.stat().st_mtime_ns
+    ensure_seed_variance(runs, path, config)
+    assert path.stat().st_mtime_ns == stamp and len(first) == len(table)
+    with pytest.raises(ValueError, match="two or more runs"):
+        run_seed_variance([small_imdb_run], config)
+
+
+def test_the_seed_variance_claim_compares_adversarial_and_seed_distances():
+    from attnlib.followup_claims import evaluate_followup_claims, with_seed_variance
+
+    layer = _layer_table(tau=0.1, perm_tvd=0.001, adv_js=0.3)
+    sv = pd.DataFrame({"dataset": "d", "model": "FLANrnn", "instance_id": range(40),
+                       "seeds": 2, "seed_js": [0.05] * 30 + [0.5] * 10})
+    out = evaluate_followup_claims(with_seed_variance(layer, sv), n_boot=100).set_index("claim")
+    row = out.loc["adversarial_beyond_seed_variance"]
+    assert row["estimate"] == pytest.approx(0.75) and row["verdict"] == "holds"
+    single = evaluate_followup_claims(layer, n_boot=100).set_index("claim")
+    assert single.loc["adversarial_beyond_seed_variance", "verdict"] == "not testable"
