@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .config import ARCHS, ENCODERS, list_profiles, make_run_config
+from .config import ARCHS, ATTENTIONS, ENCODERS, list_profiles, make_run_config
 from .errors import MAX_SEED, AttnlibError
 from .plan import list_plans, planned_runs
 from .train import TrainingInterrupted
@@ -100,6 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
     grid.add_argument("--archs", nargs="+", default=list(ARCHS), choices=ARCHS)
     grid.add_argument("--encoders", nargs="+", default=list(ENCODERS), choices=ENCODERS)
     grid.add_argument("--seeds", nargs="+", type=_seed, default=[0])
+    grid.add_argument("--attention", default="learned", choices=ATTENTIONS,
+                      help="uniform: the same runs with attention fixed to equal weights "
+                           "(Wiegreffe & Pinter's baseline)")
     grid.add_argument("--no-tests", action="store_true",
                       help="train only (default: also run the erasure, layer and input tests "
                            "and build the explorer payload)")
@@ -201,7 +204,8 @@ def _cmd_grid(args: argparse.Namespace) -> None:
     for dataset, arch, encoder, seed in runs:
         config = make_run_config(profile, dataset, arch, encoder, seed,
                                  max_train_docs=args.max_train_docs,
-                                 max_test_docs=args.max_test_docs, epochs=args.epochs)
+                                 max_test_docs=args.max_test_docs, epochs=args.epochs,
+                                 attention=args.attention)
         if args.no_tests:
             metrics = ensure_trained(config, device=args.device, progress=not args.quiet).metrics
         else:

@@ -17,6 +17,7 @@ from .errors import ParameterError, UnknownNameError, check_seed, check_type
 
 ARCHS = ("han", "flan")
 ENCODERS = ("rnn", "conv", "noenc")
+ATTENTIONS = ("learned", "uniform")
 
 
 def _check_fields(obj: object) -> None:
@@ -86,6 +87,9 @@ class ModelConfig:
         dropout_words: HAN only, dropout on word embeddings (p_s).
         dropout_doc: dropout on the input of the tested attention level's encoder (p_d).
         dropout_out: dropout on the attended document vector before the output layer.
+        attention: ``learned`` (additive attention, the paper's) or ``uniform`` (every
+            attention layer fixed to equal weights over the real items, trained so;
+            Wiegreffe & Pinter's baseline, book/other_tests.ipynb).
     """
 
     arch: str
@@ -98,9 +102,12 @@ class ModelConfig:
     dropout_words: float = 0.0
     dropout_doc: float = 0.0
     dropout_out: float = 0.0
+    attention: str = "learned"
 
     def __post_init__(self) -> None:
         _check_fields(self)
+        if self.attention not in ATTENTIONS:
+            raise UnknownNameError("attention", self.attention, ATTENTIONS)
         if self.arch not in ARCHS:
             raise UnknownNameError("architecture", self.arch, ARCHS)
         if self.encoder not in ENCODERS:
@@ -111,8 +118,10 @@ class ModelConfig:
 
     @property
     def name(self) -> str:
-        """The paper's model name, e.g. ``HANrnn``."""
-        return f"{self.arch.upper()}{self.encoder}"
+        """The paper's model name, e.g. ``HANrnn`` (``HANrnn-uniform`` with uniform
+        attention)."""
+        base = f"{self.arch.upper()}{self.encoder}"
+        return base if self.attention == "learned" else f"{base}-{self.attention}"
 
 
 @dataclass(frozen=True)
@@ -194,6 +203,7 @@ HAN_BATCH_CAPS = ("padded_tokens", "longest_sentence")
 # TrainConfig fields added after runs were published: left out of the hash at their
 # earlier implicit value, so that a run trained before the field existed keeps its hash
 _ADDED_TRAIN_FIELDS: dict[str, object] = {"han_batch_cap": "padded_tokens", "min_lr": 0.0}
+_ADDED_MODEL_FIELDS: dict[str, object] = {"attention": "learned"}
 
 
 def config_hash(config: Any) -> str:
@@ -204,6 +214,11 @@ def config_hash(config: Any) -> str:
     for name, legacy in _ADDED_TRAIN_FIELDS.items():
         if train is not None and train.get(name) == legacy:
             train.pop(name)
+    model = payload.get("model") if isinstance(config, RunConfig) else (
+        payload if isinstance(config, ModelConfig) else None)
+    for name, legacy in _ADDED_MODEL_FIELDS.items():
+        if model is not None and model.get(name) == legacy:
+            model.pop(name)
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()
                           ).hexdigest()[:12]
 
@@ -338,8 +353,10 @@ def make_run_config(
     max_train_docs: int | None = None,
     max_test_docs: int | None = None,
     epochs: int | None = None,
+    attention: str = "learned",
 ) -> RunConfig:
-    """The config of one run: a profile's defaults plus optional overrides."""
+    """The config of one run: a profile's defaults plus optional overrides
+    (``attention="uniform"``: the same run with attention fixed to uniform)."""
     if profile not in PROFILES:
         raise UnknownNameError("profile", profile, PROFILES)
     check_type("seed", seed, int)
@@ -354,7 +371,8 @@ def make_run_config(
     if epochs is not None:
         check_type("epochs", epochs, int)
         train = replace(train, max_epochs=epochs)
-    return replace(config, data=data, train=train)
+    model = replace(config.model, attention=attention)
+    return replace(config, data=data, model=model, train=train)
 
 
 def list_profiles() -> list[str]:

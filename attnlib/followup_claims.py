@@ -85,6 +85,48 @@ FOLLOWUP_CLAIMS: tuple[Claim, ...] = (
 )
 
 
+def accuracy_pairs(learned: pd.DataFrame, uniform: pd.DataFrame) -> pd.DataFrame:
+    """Per test document in both erasure-result tables (a run and its uniform-attention
+    twin): whether each predicted its gold label. Rows carry the learned run's keys."""
+    def correct(df: pd.DataFrame) -> pd.DataFrame:
+        s = df[(df["test"] == "single") & (df["ranking"] == "attention")]
+        return s.set_index("instance_id")[["pred", "label"]].astype(int).pipe(
+            lambda d: (d["pred"] == d["label"]).astype(float))
+
+    first = learned.iloc[0]
+    both = pd.DataFrame({"learned_correct": correct(learned),
+                         "uniform_correct": correct(uniform)}).dropna()
+    return both.reset_index().assign(
+        run=first["run"], dataset=first["dataset"], model=first["model"],
+        model_seed=int(first["model_seed"]))[
+        ["run", "dataset", "model", "model_seed", "instance_id", "learned_correct",
+         "uniform_correct"]]
+
+
+def _learned_minus_uniform(df: pd.DataFrame) -> pd.DataFrame:
+    d = df.set_index("instance_id")
+    diff = d["learned_correct"].astype(float) - d["uniform_correct"].astype(float)
+    return pd.DataFrame({"difference": diff, "tie": (diff == 0).astype(float)}, index=d.index)
+
+
+UNIFORM_CLAIMS: tuple[Claim, ...] = (
+    Claim("trained_attention_beats_uniform", "Attention trained with the model classifies "
+          "better than attention fixed to uniform weights (where it does not, the task does "
+          "not need attention, and its weights cannot be read as what the model needed).",
+          WIEGREFFE_PINTER, "test accuracy with trained attention − with uniform attention "
+          "(same documents, data, seed and hyperparameters)", _learned_minus_uniform,
+          "above", 0.0, 0.01, "one accuracy point"),
+)
+
+
+def evaluate_uniform_claims(pairs: pd.DataFrame, n_boot: int = 1000, seed: int = 0,
+                            exclude_runs: Iterable[str] = ()) -> pd.DataFrame:
+    """:data:`UNIFORM_CLAIMS` per dataset x model on :func:`accuracy_pairs` tables."""
+    if pairs.empty:
+        return pd.DataFrame(columns=["claim", "dataset", "model", "verdict"])
+    return evaluate_claim_set(pairs, UNIFORM_CLAIMS, n_boot, seed, exclude_runs)
+
+
 def with_seed_variance(layer_tests: pd.DataFrame, seed_variance: pd.DataFrame
                        ) -> pd.DataFrame:
     """The layer-test table with each document's seed-to-seed attention JS (NaN where the

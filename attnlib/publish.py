@@ -49,7 +49,8 @@ def _finished_runs(profile: str, root: Path, configs: list[RunConfig] | None = N
             if config.hash not in wanted:
                 continue
         elif config != make_run_config(profile, config.data.dataset, config.model.arch,
-                                       config.model.encoder, config.train.seed):
+                                       config.model.encoder, config.train.seed,
+                                       attention=config.model.attention):
             print(f"skipping {directory}: not the current {profile} configuration")
             continue
         key = suite_key(config, SuiteConfig())
@@ -74,6 +75,12 @@ def read_manifest(dest: Path) -> list[dict[str, Any]]:
         raise DataError(f"{path} is damaged ({error}); restore it with `git checkout -- {path}` "
                         "or rewrite it with `python -m attnlib publish`") from error
     return runs
+
+
+def learned_entries(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The manifest entries of the paper's models (trained attention); runs with uniform
+    attention are published beside them for the follow-up chapter."""
+    return [e for e in entries if e.get("attention", "learned") == "learned"]
 
 
 def run_keys(entries: list[dict[str, Any]]) -> list[RunKey]:
@@ -119,9 +126,9 @@ def publish_runs(profile: str, dest: Path, source: Path | None = None,
                 shutil.copy2(directory / name, tmp / name)
         shutil.rmtree(target, ignore_errors=True)
         tmp.rename(target)
-        key = (config.data.dataset, config.model.arch, config.model.encoder, config.train.seed)
+        key = (config.data.dataset, config.model.name, config.train.seed)
         for old_hash, old in list(entries.items()):  # a retrained run replaces its previous
-            if old_hash != config_hash and run_keys([old])[0] == key:
+            if old_hash != config_hash and (old["dataset"], old["model"], old["seed"]) == key:
                 shutil.rmtree(dest / old["path"], ignore_errors=True)
                 del entries[old_hash]
         metrics = read_json(target / "metrics.json")
@@ -129,6 +136,8 @@ def publish_runs(profile: str, dest: Path, source: Path | None = None,
             "dataset": config.data.dataset, "arch": config.model.arch,
             "encoder": config.model.encoder, "model": config.model.name,
             "seed": config.train.seed, "hash": config_hash,
+            **({} if config.model.attention == "learned" else
+               {"attention": config.model.attention}),
             "path": str(target.relative_to(dest)),
             "test_accuracy": metrics["test_accuracy"],
             "majority_baseline": metrics["majority_baseline"], "epochs": metrics["epochs"],
@@ -223,7 +232,7 @@ def _missing_section(profile: str, runs: list[dict[str, Any]]) -> str:
     if profile not in PLANS:
         return ""
     planned = planned_runs(profile)
-    missing = missing_runs(profile, run_keys(runs))
+    missing = missing_runs(profile, run_keys(learned_entries(runs)))
     if not missing:
         return f"\nAll {len(planned)} runs of the `{profile}` plan (`attnlib/plan.py`) are published.\n"
     lines = ["", f"## Not yet published ({len(missing)} of the {len(planned)} planned runs)", "",

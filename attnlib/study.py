@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -36,7 +36,7 @@ from .layer_results import (LAYER_COLUMNS, LAYER_TESTS_FILE, SEED_VARIANCE_COLUM
                             load_seed_variance, read_table_meta)
 from .pipeline import ensure_trained, run_dir_for
 from .plan import PLANS, RunKey, missing_runs
-from .publish import read_manifest, run_keys
+from .publish import learned_entries, read_manifest, run_keys
 from .results import concat_results, load_results, read_provenance
 from .runs import TrainedRun, load_run
 from .suite import SuiteConfig, ensure_erasure_results, suite_key
@@ -186,7 +186,7 @@ def make_study(
     if device not in ("auto", "cpu", "cuda"):
         raise ParameterError(f"device must be 'auto', 'cpu' or 'cuda', got {device!r}")
     root = published_root(profile)
-    published = read_manifest(root) if root is not None else []
+    published = learned_entries(read_manifest(root)) if root is not None else []
     if published and datasets is None and archs is None and encoders is None and seeds is None:
         # the default study of a profile with published results is exactly those runs,
         # with the configs they were trained with unless an override asks for others
@@ -420,6 +420,31 @@ class StudyRecords:
     def input_tests(self, progress: bool = True) -> tuple[pd.DataFrame, list[str]]:
         """Every run's input-erasure tests in one table, and the runs without them."""
         return self._collect("input tests", lambda r: r.input_tests(), INPUT_COLUMNS, progress)
+
+    def uniform_twins(self, train: bool = False, progress: bool = False
+                      ) -> tuple[pd.DataFrame, list[str]]:
+        """Each run beside its twin trained with uniform attention (same data, seed and
+        hyperparameters; Wiegreffe & Pinter §3.1): per test document, whether each got it
+        right (:func:`attnlib.followup_claims.accuracy_pairs`). Twins are read when
+        published or in the run cache, trained only if ``train``; the runs left without a
+        twin are listed."""
+        from .followup_claims import accuracy_pairs
+
+        frames, missing = [], []
+        for r in self.runs:
+            twin = replace(r.config, model=replace(r.config.model, attention="uniform"))
+            published = published_dir_for(twin)
+            available = ((published is not None and (published / METRICS_FILE).exists())
+                         or (run_dir_for(twin) / RESULTS_FILE).exists())
+            if not (available or train):
+                missing.append(r.config.label)
+                continue
+            record = ensure_run(twin, self.study.suite, self.study.device, progress)
+            frames.append(accuracy_pairs(r.results, record.results))
+        table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+            columns=["run", "dataset", "model", "model_seed", "instance_id",
+                     "learned_correct", "uniform_correct"])
+        return table, missing
 
     def seed_variance(self) -> tuple[pd.DataFrame, list[str]]:
         """Per dataset x model with two or more seeds: per layer-test document, the mean JS

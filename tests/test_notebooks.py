@@ -18,7 +18,7 @@ NOTEBOOKS = [ROOT / f"{c['file']}.ipynb" for c in TOC["chapters"]
              if (ROOT / f"{c['file']}.ipynb").exists()]
 TINY = {"profile": "smoke", "datasets": ["imdb"], "archs": ["han", "flan"],
         "encoders": ["noenc"], "max_train_docs": 200, "epochs": 1, "max_test_docs": 60,
-        "device": "cpu"}
+        "device": "cpu", "train_uniform": True}
 
 pytestmark = [requires_imdb, pytest.mark.book]
 

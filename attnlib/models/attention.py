@@ -19,12 +19,15 @@ def masked_softmax(scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 class AdditiveAttention(nn.Module):
     """alpha = softmax(v . tanh(W h + b)) over the items where ``mask`` is true."""
 
-    def __init__(self, dim: int, context_dim: int | None = None) -> None:
+    def __init__(self, dim: int, context_dim: int | None = None, uniform: bool = False) -> None:
         super().__init__()
         self.projection = nn.Linear(dim, context_dim or dim)
         self.context = nn.Linear(context_dim or dim, 1, bias=False)
+        self.uniform = uniform  # equal weights over the real items (W&P's baseline)
 
     def forward(self, h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """h: (batch, items, dim), mask: (batch, items) -> alpha: (batch, items)."""
+        if self.uniform:
+            return masked_softmax(h.new_zeros(mask.shape), mask)
         scores = self.context(torch.tanh(self.projection(h))).squeeze(-1)
         return masked_softmax(scores, mask)

@@ -23,7 +23,8 @@ class FLAN(AttentionClassifier):
         self.dropout_doc = nn.Dropout(config.dropout_doc)
         self.encoder: Encoder = make_encoder(config.encoder, dim, config.rnn_hidden, config.conv_widths,
                                     config.conv_filters, config.conv_dropout)
-        self.attention = AdditiveAttention(self.encoder.output_dim)
+        self.attention = AdditiveAttention(self.encoder.output_dim,
+                                           uniform=config.attention == "uniform")
         self.output_layer = nn.Linear(self.encoder.output_dim, n_classes)
         self._init_linear()
 

@@ -29,10 +29,12 @@ class HAN(AttentionClassifier):
         self.dropout_doc = nn.Dropout(config.dropout_doc)
         args = (config.rnn_hidden, config.conv_widths, config.conv_filters, config.conv_dropout)
         self.word_encoder: Encoder = make_encoder(config.encoder, dim, *args)
-        self.word_attention = AdditiveAttention(self.word_encoder.output_dim)
+        self.word_attention = AdditiveAttention(self.word_encoder.output_dim,
+                                                uniform=config.attention == "uniform")
         self.sentence_encoder: Encoder = make_encoder(config.encoder,
                                                       self.word_encoder.output_dim, *args)
-        self.sentence_attention = AdditiveAttention(self.sentence_encoder.output_dim)
+        self.sentence_attention = AdditiveAttention(self.sentence_encoder.output_dim,
+                                                    uniform=config.attention == "uniform")
         self.output_layer = nn.Linear(self.sentence_encoder.output_dim, n_classes)
         self._init_linear()
 
