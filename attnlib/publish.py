@@ -17,6 +17,7 @@ from .atomic import read_json, write_json
 from .config import RunConfig, make_run_config
 from .errors import DataError
 from .input_results import INPUT_TESTS_FILE
+from .jain_wallace import JW_FILE
 from .layer_results import LAYER_TESTS_FILE
 from .plan import PLANS, RunKey, missing_runs, planned_runs, run_label
 from .results import load_results, read_provenance, save_results
@@ -24,7 +25,7 @@ from .suite import SuiteConfig, suite_key
 
 PUBLISHED_FILES = ("config.json", "metrics.json", "history.json", "erasure.parquet",
                    "explorer.json")
-FOLLOWUP_FILES = (LAYER_TESTS_FILE, INPUT_TESTS_FILE)
+FOLLOWUP_FILES = (LAYER_TESTS_FILE, INPUT_TESTS_FILE, JW_FILE)
 MANIFEST = "manifest.json"
 
 
@@ -159,6 +160,7 @@ def publish_followup_tests(profile: str, dest: Path, source: Path | None = None,
     input-erasure tests there (once per weights) and copy them next to its published
     results. Returns how many published runs have both now."""
     from .input_results import ensure_input_tests, input_test_config
+    from .jain_wallace import ensure_jw_agreement
     from .layer_results import ensure_layer_tests, layer_test_config
     from .runs import load_run
 
@@ -169,16 +171,34 @@ def publish_followup_tests(profile: str, dest: Path, source: Path | None = None,
                  / f"{profile}-seed{entry['seed']}-{entry['hash']}")
         if (cache / "model.pt").exists():
             run = load_run(cache, device="cpu")
+            if not _same_weights(read_json(dest / entry["path"] / "metrics.json"), run.metrics):
+                print(f"skipping {cache}: its weights differ from the published run's")
+                continue
             ensure_layer_tests(run, cache / LAYER_TESTS_FILE, layer_test_config(profile),
                                progress)
             ensure_input_tests(run, cache / INPUT_TESTS_FILE, input_test_config(profile),
                                progress)
-            for name in (LAYER_TESTS_FILE, INPUT_TESTS_FILE):
+            names = [LAYER_TESTS_FILE, INPUT_TESTS_FILE]
+            if entry["arch"] == "flan" and entry["dataset"] == "imdb":  # beside J&W's numbers
+                ensure_jw_agreement(run, cache / JW_FILE)
+                names.append(JW_FILE)
+            for name in names:
                 shutil.copy2(cache / name, dest / entry["path"] / name)
         done += all((dest / entry["path"] / n).exists()
                     for n in (LAYER_TESTS_FILE, INPUT_TESTS_FILE))
     _publish_seed_variance(profile, dest, source)
     return done
+
+
+def _same_weights(published: dict[str, Any], cached: dict[str, Any]) -> bool:
+    """Whether a cached run holds the published run's weights: by the checkpoint's SHA-256
+    when both record it, else (runs published before checksums) by the exact test and dev
+    accuracies and epochs, which a retrained model matches only if trained bit-identically."""
+    a, b = published.get("checksums", {}), cached.get("checksums", {})
+    if "model.pt" in a and "model.pt" in b:
+        return a["model.pt"] == b["model.pt"]
+    keys = ("test_accuracy", "dev_accuracy", "epochs", "best_epoch", "n_test")
+    return all(published.get(k) == cached.get(k) for k in keys)
 
 
 def _publish_seed_variance(profile: str, dest: Path, source: Path) -> None:

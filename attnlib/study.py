@@ -30,10 +30,12 @@ from .integrity import read_run_json
 from .explorer import build_explorer_payload
 from .input_results import (INPUT_COLUMNS, INPUT_TESTS_FILE, InputTestConfig,
                             ensure_input_tests, input_test_config, load_input_tests)
+from .jain_wallace import (JW_COLUMNS, JW_FILE, JW_SCHEMA_VERSION, JW_SETTINGS, JWSettings,
+                           ensure_jw_agreement)
 from .layer_results import (LAYER_COLUMNS, LAYER_TESTS_FILE, SEED_VARIANCE_COLUMNS,
                             SEED_VARIANCE_FILE, LayerTestConfig, ensure_layer_tests,
                             ensure_seed_variance, layer_test_config, load_layer_tests,
-                            load_seed_variance, read_table_meta)
+                            load_seed_variance, load_table, read_table_meta)
 from .pipeline import ensure_trained, run_dir_for
 from .plan import PLANS, RunKey, missing_runs
 from .publish import learned_entries, read_manifest, run_keys
@@ -271,6 +273,17 @@ class RunRecord:
             return ensure_input_tests(self.load_model(), path, config, progress)
         return load_input_tests(path) if path.exists() else None
 
+    def jain_wallace(self) -> pd.DataFrame | None:
+        """Jain & Wallace's agreement computed their way (FLAN runs only;
+        :mod:`attnlib.jain_wallace`), as :meth:`layer_tests`."""
+        if self.config.model.arch != "flan":
+            return None
+        path = self.directory / JW_FILE
+        if self.has_model:
+            docs = JW_SETTINGS.get(self.config.profile, JW_SETTINGS["smoke"])
+            return ensure_jw_agreement(self.load_model(), path, JWSettings(max_docs=docs))
+        return load_table(path, JW_COLUMNS, JW_SCHEMA_VERSION) if path.exists() else None
+
     @property
     def has_model(self) -> bool:
         return (self.directory / MODEL_FILE).exists()
@@ -445,6 +458,13 @@ class StudyRecords:
             columns=["run", "dataset", "model", "model_seed", "instance_id",
                      "learned_correct", "uniform_correct"])
         return table, missing
+
+    def jain_wallace(self, dataset: str = "imdb") -> tuple[pd.DataFrame, list[str]]:
+        """The FLAN runs of ``dataset`` with Jain & Wallace's agreement computed their way,
+        and the FLAN runs without it."""
+        flan = StudyRecords(self.study, [r for r in self.runs if r.config.model.arch == "flan"
+                                         and r.config.data.dataset == dataset])
+        return flan._collect("Jain & Wallace", lambda r: r.jain_wallace(), JW_COLUMNS, False)
 
     def seed_variance(self) -> tuple[pd.DataFrame, list[str]]:
         """Per dataset x model with two or more seeds: per layer-test document, the mean JS

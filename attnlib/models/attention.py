@@ -24,10 +24,12 @@ class AdditiveAttention(nn.Module):
         self.projection = nn.Linear(dim, context_dim or dim)
         self.context = nn.Linear(context_dim or dim, 1, bias=False)
         self.uniform = uniform  # equal weights over the real items (W&P's baseline)
+        self.hold_fixed = False  # weights detached from the graph (J&W's gradients)
 
     def forward(self, h: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """h: (batch, items, dim), mask: (batch, items) -> alpha: (batch, items)."""
         if self.uniform:
             return masked_softmax(h.new_zeros(mask.shape), mask)
         scores = self.context(torch.tanh(self.projection(h))).squeeze(-1)
-        return masked_softmax(scores, mask)
+        alpha = masked_softmax(scores, mask)
+        return alpha.detach() if self.hold_fixed else alpha
