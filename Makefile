@@ -51,6 +51,7 @@ test-fast: $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(PY) benchmarks/erasure.py $(BENCH_ARGS)
 	$(PY) benchmarks/training_speed.py
+	$(PY) benchmarks/followup_tests.py
 
 grid: $(VENV)/.installed
 	$(PY) -m attnlib grid --plan paper
