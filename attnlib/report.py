@@ -275,3 +275,35 @@ def departures_table(described: list[dict[str, object]]) -> pd.DataFrame:
                 "measured": f"{n_dev:,} dev documents: one standard error of dev accuracy "
                             f"is up to {100 * 0.5 / n_dev ** 0.5:.1f} points"})
     return pd.DataFrame(rows, columns=["dataset", "departure", "why", "measured"])
+
+
+def followup_findings(layer: pd.DataFrame, inputs: pd.DataFrame, pairs: pd.DataFrame,
+                      weak: list[str], runs_without: list[str]) -> dict[str, str]:
+    """The follow-up chapter's verdicts in sentences for the conclusions page:
+    ``followup_verdicts`` (a bullet per claim with its overall verdict and cell counts,
+    by :data:`attnlib.claims.OVERALL_RULE`) and ``followup_coverage``."""
+    from .claims import claim_verdicts
+    from .followup_claims import (ERASER_CLAIMS, FOLLOWUP_CLAIMS, UNIFORM_CLAIMS,
+                                  evaluate_eraser_claims, evaluate_followup_claims,
+                                  evaluate_uniform_claims)
+
+    sets = [(layer, FOLLOWUP_CLAIMS, evaluate_followup_claims),
+            (inputs, ERASER_CLAIMS, evaluate_eraser_claims),
+            (pairs, UNIFORM_CLAIMS, evaluate_uniform_claims)]
+    lines = []
+    for table, claims, evaluate in sets:
+        if table.empty:
+            continue
+        verdicts = claim_verdicts(evaluate(table, exclude_runs=weak), claims)
+        for _, row in verdicts.iterrows():
+            if row["cells"] == 0:
+                continue
+            text = row["paper's claim"]
+            lines.append(f"* {text} ({row['source']}): **{row['verdict']}** "
+                         f"({row['holds']} of {row['cells']} cells hold, {row['partly']} partly)")
+    verdict_text = "\n".join(lines) if lines else (
+        "No follow-up test could be judged on this build's runs.")
+    coverage = ("every run of this build has them" if not runs_without else
+                f"{len(runs_without)} runs of this build have none (published without their "
+                "checkpoints): " + ", ".join(runs_without))
+    return {"followup_verdicts": verdict_text, "followup_coverage": coverage}
