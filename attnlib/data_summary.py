@@ -17,6 +17,7 @@ from .atomic import read_json, write_json
 from .config import DataConfig, config_hash
 from .corpus import PreparedData, describe_data, length_histogram, length_table, prepare_data
 from .errors import DataError
+from .paths import published_root
 
 if TYPE_CHECKING:  # a type only
     from .study import Study
@@ -75,8 +76,6 @@ def study_data_summaries(study: Study) -> list[dict[str, Any]]:
     """One summary per dataset of ``study``: the published one when it describes the same
     data config (``results/<profile>/data_summary.json``), else computed from the
     prepared data (preprocessing it if needed). ``source`` says which."""
-    from .study import published_root
-
     published = read_published_summaries(published_root(study.profile))
     out = []
     for dataset in study.datasets:

@@ -47,3 +47,9 @@ def cache_dir() -> Path:
 def runs_dir() -> Path:
     env = os.environ.get(RUNS_ENV)
     return Path(env).expanduser() if env else data_home() / "runs"
+
+
+def published_root(profile: str) -> Path | None:
+    """``results/<profile>`` of the source checkout, where full-scale runs are committed."""
+    root = repo_root()
+    return root / "results" / profile if root else None

@@ -20,6 +20,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from . import paths
+from .paths import published_root
 from .atomic import read_json, write_json
 from .baseline import ensure_baseline, model_checks, read_published_baselines
 from .corpus import PreparedData, prepare_data
@@ -220,12 +221,6 @@ def _recorded_config(root: Path | None, entry: dict[str, Any]) -> RunConfig:
         raise DataError(f"{path} does not match its hash in the manifest; restore it with "
                         "`git checkout`")
     return config
-
-
-def published_root(profile: str) -> Path | None:
-    """``results/<profile>`` of the source checkout, where full-scale runs are committed."""
-    root = paths.repo_root()
-    return root / "results" / profile if root else None
 
 
 def published_dir_for(config: RunConfig) -> Path | None:

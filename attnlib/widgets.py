@@ -11,6 +11,7 @@ chapter "Explore a model" (book/explore.ipynb).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import ipywidgets as w
 import numpy as np
@@ -19,7 +20,9 @@ import torch
 from .divergence import js_divergence
 from .explorer import EXPLORER_RANKINGS, DocumentView, document_view_from_text, view_from_payload
 from .heatmap import render_heatmap
-from .study import RunRecord
+
+if TYPE_CHECKING:  # a type only: the presentation layer does not import the pipeline
+    from .study import RunRecord
 
 RANKING_NAMES = {"attention": "Attention", "gradient": "Gradient",
                  "grad_x_attention": "Gradient × attention"}
