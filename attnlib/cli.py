@@ -15,7 +15,7 @@ from pathlib import Path
 from .config import ARCHS, ATTENTIONS, ENCODERS, list_profiles, make_run_config
 from .errors import MAX_SEED, AttnlibError
 from .plan import list_plans, planned_runs
-from .train import TrainingInterrupted
+from .training.train import TrainingInterrupted
 
 
 def _positive_int(text: str) -> int:
@@ -159,7 +159,7 @@ def _set_threads(threads: int | None) -> None:
 
 
 def _cmd_train(args: argparse.Namespace) -> None:
-    from .train import train_run
+    from .training.train import train_run
 
     _set_threads(args.threads)
     config = make_run_config(args.profile, args.dataset, args.arch, args.encoder, args.seed,
@@ -173,9 +173,9 @@ def _cmd_train(args: argparse.Namespace) -> None:
 
 
 def _cmd_test(args: argparse.Namespace) -> None:
-    from .runs import load_run
-    from .suite import DEFAULT_RANKINGS, SuiteConfig, ensure_erasure_results
-    from .summaries import fraction_to_flip_summary
+    from .analysis.summaries import fraction_to_flip_summary
+    from .layer.suite import DEFAULT_RANKINGS, SuiteConfig, ensure_erasure_results
+    from .training.runs import load_run
 
     _set_threads(args.threads)
     suite = SuiteConfig(rankings=tuple(args.rankings or DEFAULT_RANKINGS),
@@ -190,8 +190,8 @@ def _cmd_test(args: argparse.Namespace) -> None:
 
 
 def _cmd_grid(args: argparse.Namespace) -> None:
-    from .pipeline import ensure_trained, run_dir_for
     from .study import ensure_run
+    from .training.pipeline import ensure_trained, run_dir_for
 
     _set_threads(args.threads)
     if args.plan is not None:
@@ -219,8 +219,12 @@ def _cmd_grid(args: argparse.Namespace) -> None:
 
 
 def _cmd_publish(args: argparse.Namespace) -> None:
-    from .publish import (publish_baselines, publish_data_summaries, publish_followup_tests,
-                          publish_runs)
+    from .publish import (
+        publish_baselines,
+        publish_data_summaries,
+        publish_followup_tests,
+        publish_runs,
+    )
     from .study import published_root
 
     dest = args.dest or published_root(args.profile)

@@ -16,12 +16,12 @@ from . import paths
 from .atomic import read_json, write_json
 from .config import RunConfig, make_run_config
 from .errors import DataError
-from .input_results import INPUT_TESTS_FILE
-from .jain_wallace import JW_FILE
-from .layer_results import LAYER_TESTS_FILE
+from .inputs.jain_wallace import JW_FILE
+from .inputs.results import INPUT_TESTS_FILE
+from .layer.followup_results import LAYER_TESTS_FILE
+from .layer.results import load_results, read_provenance, save_results
+from .layer.suite import SuiteConfig, suite_key
 from .plan import PLANS, RunKey, missing_runs, planned_runs, run_label
-from .results import load_results, read_provenance, save_results
-from .suite import SuiteConfig, suite_key
 
 PUBLISHED_FILES = ("config.json", "metrics.json", "history.json", "erasure.parquet",
                    "explorer.json")
@@ -159,10 +159,10 @@ def publish_followup_tests(profile: str, dest: Path, source: Path | None = None,
     """For every published run whose checkpoint is in the run cache, compute its layer and
     input-erasure tests there (once per weights) and copy them next to its published
     results. Returns how many published runs have both now."""
-    from .input_results import ensure_input_tests, input_test_config
-    from .jain_wallace import ensure_jw_agreement
-    from .layer_results import ensure_layer_tests, layer_test_config
-    from .runs import load_run
+    from .inputs.jain_wallace import ensure_jw_agreement
+    from .inputs.results import ensure_input_tests, input_test_config
+    from .layer.followup_results import ensure_layer_tests, layer_test_config
+    from .training.runs import load_run
 
     source = source or paths.runs_dir()
     done = 0
@@ -204,8 +204,8 @@ def _same_weights(published: dict[str, Any], cached: dict[str, Any]) -> bool:
 def _publish_seed_variance(profile: str, dest: Path, source: Path) -> None:
     """Each published dataset x model with two or more seeds, all with checkpoints here,
     gets ``seed_variance.parquet`` (computed in the run cache, copied next to its runs)."""
-    from .layer_results import SEED_VARIANCE_FILE, ensure_seed_variance, layer_test_config
-    from .runs import load_run
+    from .layer.followup_results import SEED_VARIANCE_FILE, ensure_seed_variance, layer_test_config
+    from .training.runs import load_run
 
     cells: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for entry in read_manifest(dest):
@@ -231,7 +231,7 @@ def write_readme(profile: str, dest: Path) -> Path:
 
 
 def _baselines_section(dest: Path) -> str:
-    from .baseline import read_published_baselines
+    from .training.baseline import read_published_baselines
 
     baselines = sorted(read_published_baselines(dest).values(), key=lambda b: b.dataset)
     if not baselines:
@@ -271,7 +271,7 @@ def _readme(profile: str, runs: list[dict[str, Any]]) -> str:
         "`make book PROFILE=" + profile + "` renders the book from these files without training.",
         "Each folder holds the run's `config.json` (with its hash), `metrics.json` (accuracy,",
         "epochs, wall time, provenance), `history.json`, `erasure.parquet` (one row per test",
-        "document x test x ranking, schema in `attnlib/results.py`) and `explorer.json`.",
+        "document x test x ranking, schema in `attnlib/layer/results.py`) and `explorer.json`.",
         "Checkpoints are not published. Beside the runs, `baselines.json` holds the majority-class",
         "and tf-idf baselines and `data_summary.json` the data chapter's numbers, so that the",
         "book renders without preprocessing the full datasets.",
@@ -293,8 +293,8 @@ def publish_baselines(profile: str, dest: Path) -> Path:
     """Compute (or reuse from the cache) the tf-idf and majority baselines of every
     dataset in ``dest``'s manifest and write ``dest/baselines.json``, so that the book
     can show them without preprocessing the full datasets."""
-    from .baseline import ensure_baseline, write_published_baselines
-    from .corpus import prepare_data
+    from .data.corpus import prepare_data
+    from .training.baseline import ensure_baseline, write_published_baselines
 
     datasets = dict.fromkeys(e["dataset"] for e in read_manifest(dest))
     results = []
@@ -310,10 +310,10 @@ def publish_baselines(profile: str, dest: Path) -> Path:
 
 def publish_data_summaries(profile: str, dest: Path) -> Path:
     """Write ``dest/data_summary.json``: the data chapter's numbers for every dataset in
-    ``dest``'s manifest (:mod:`attnlib.data_summary`), so that the published book renders
+    ``dest``'s manifest (:mod:`attnlib.analysis.data_summary`), so that the published book renders
     without preprocessing the full datasets."""
-    from .corpus import prepare_data
-    from .data_summary import summarize_data, write_published_summaries
+    from .analysis.data_summary import summarize_data, write_published_summaries
+    from .data.corpus import prepare_data
 
     datasets = dict.fromkeys(e["dataset"] for e in read_manifest(dest))
     summaries = [summarize_data(prepare_data(make_run_config(profile, d, "flan", "rnn", 0).data))

@@ -20,30 +20,52 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from . import paths
-from .paths import published_root
 from .atomic import read_json, write_json
-from .baseline import ensure_baseline, model_checks, read_published_baselines
-from .corpus import PreparedData, prepare_data
 from .config import ARCHS, ENCODERS, RunConfig, config_hash, list_profiles, make_run_config
 from .data import get_dataset, where_from
+from .data.corpus import PreparedData, prepare_data
 from .errors import AttnlibError, DataError, ParameterError, UnknownNameError, check_seed
+from .inputs.jain_wallace import (
+    JW_COLUMNS,
+    JW_FILE,
+    JW_SCHEMA_VERSION,
+    JW_SETTINGS,
+    JWSettings,
+    ensure_jw_agreement,
+)
+from .inputs.results import (
+    INPUT_COLUMNS,
+    INPUT_TESTS_FILE,
+    InputTestConfig,
+    ensure_input_tests,
+    input_test_config,
+    load_input_tests,
+)
 from .integrity import read_run_json
-from .explorer import build_explorer_payload
-from .input_results import (INPUT_COLUMNS, INPUT_TESTS_FILE, InputTestConfig,
-                            ensure_input_tests, input_test_config, load_input_tests)
-from .jain_wallace import (JW_COLUMNS, JW_FILE, JW_SCHEMA_VERSION, JW_SETTINGS, JWSettings,
-                           ensure_jw_agreement)
-from .layer_results import (LAYER_COLUMNS, LAYER_TESTS_FILE, SEED_VARIANCE_COLUMNS,
-                            SEED_VARIANCE_FILE, LayerTestConfig, ensure_layer_tests,
-                            ensure_seed_variance, layer_test_config, load_layer_tests,
-                            load_seed_variance, load_table, read_table_meta)
-from .pipeline import ensure_trained, run_dir_for
+from .layer.followup_results import (
+    LAYER_COLUMNS,
+    LAYER_TESTS_FILE,
+    SEED_VARIANCE_COLUMNS,
+    SEED_VARIANCE_FILE,
+    LayerTestConfig,
+    ensure_layer_tests,
+    ensure_seed_variance,
+    layer_test_config,
+    load_layer_tests,
+    load_seed_variance,
+    load_table,
+    read_table_meta,
+)
+from .layer.results import concat_results, load_results, read_provenance
+from .layer.suite import SuiteConfig, ensure_erasure_results, suite_key
+from .paths import published_root
 from .plan import PLANS, RunKey, missing_runs
+from .presentation.explorer import build_explorer_payload
 from .publish import learned_entries, read_manifest, run_keys
-from .results import concat_results, load_results, read_provenance
-from .runs import TrainedRun, load_run
-from .suite import SuiteConfig, ensure_erasure_results, suite_key
-from .train import HISTORY_FILE, METRICS_FILE, MODEL_FILE
+from .training.baseline import ensure_baseline, model_checks, read_published_baselines
+from .training.pipeline import ensure_trained, run_dir_for
+from .training.runs import TrainedRun, load_run
+from .training.train import HISTORY_FILE, METRICS_FILE, MODEL_FILE
 
 PROFILE_DATASETS = {
     "smoke": ("imdb", "yahoo-answers-2topic"),
@@ -250,7 +272,7 @@ class RunRecord:
 
     def layer_tests(self, config: LayerTestConfig | None = None, progress: bool = False
                     ) -> pd.DataFrame | None:
-        """The follow-up tests at the tested layer (:mod:`attnlib.layer_results`): read
+        """The follow-up tests at the tested layer (:mod:`attnlib.layer.followup_results`): read
         from this run's folder, computed there when the checkpoint is at hand, ``None``
         for a published run published without them."""
         path = self.directory / LAYER_TESTS_FILE
@@ -261,7 +283,7 @@ class RunRecord:
 
     def input_tests(self, config: InputTestConfig | None = None, progress: bool = False
                     ) -> pd.DataFrame | None:
-        """The input-erasure tests (:mod:`attnlib.input_results`), as :meth:`layer_tests`."""
+        """The input-erasure tests (:mod:`attnlib.inputs.results`), as :meth:`layer_tests`."""
         path = self.directory / INPUT_TESTS_FILE
         if self.has_model:
             config = config or input_test_config(self.config.profile)
@@ -270,7 +292,7 @@ class RunRecord:
 
     def jain_wallace(self) -> pd.DataFrame | None:
         """Jain & Wallace's agreement computed their way (FLAN runs only;
-        :mod:`attnlib.jain_wallace`), as :meth:`layer_tests`."""
+        :mod:`attnlib.inputs.jain_wallace`), as :meth:`layer_tests`."""
         if self.config.model.arch != "flan":
             return None
         path = self.directory / JW_FILE
@@ -397,7 +419,7 @@ class StudyRecords:
 
     def baselines(self) -> pd.DataFrame:
         """Per dataset: the majority-class and tf-idf + logistic-regression test
-        accuracies (:mod:`attnlib.baseline`) on the documents the study's models see;
+        accuracies (:mod:`attnlib.training.baseline`) on the documents the study's models see;
         read from the published ``baselines.json`` when it matches, computed (and
         cached) from the prepared data otherwise."""
         root = published_root(self.study.profile)
@@ -411,7 +433,7 @@ class StudyRecords:
         return pd.DataFrame(rows)
 
     def model_checks(self) -> pd.DataFrame:
-        """Every run beside its baselines, with ``learned`` (:func:`attnlib.baseline.
+        """Every run beside its baselines, with ``learned`` (:func:`attnlib.training.baseline.
         model_checks`)."""
         return model_checks(self.metrics_table(), self.baselines())
 
@@ -433,10 +455,10 @@ class StudyRecords:
                       ) -> tuple[pd.DataFrame, list[str]]:
         """Each run beside its twin trained with uniform attention (same data, seed and
         hyperparameters; Wiegreffe & Pinter §3.1): per test document, whether each got it
-        right (:func:`attnlib.followup_claims.accuracy_pairs`). Twins are read when
+        right (:func:`attnlib.analysis.followup_claims.accuracy_pairs`). Twins are read when
         published or in the run cache, trained only if ``train``; the runs left without a
         twin are listed."""
-        from .followup_claims import accuracy_pairs
+        from .analysis.followup_claims import accuracy_pairs
 
         frames, missing = [], []
         for r in self.runs:
@@ -463,7 +485,7 @@ class StudyRecords:
 
     def seed_variance(self) -> tuple[pd.DataFrame, list[str]]:
         """Per dataset x model with two or more seeds: per layer-test document, the mean JS
-        between the seeds' attention (:func:`attnlib.layer_results.run_seed_variance`);
+        between the seeds' attention (:func:`attnlib.layer.followup_results.run_seed_variance`);
         computed when every seed's checkpoint is here, else read from the published cell
         when it was computed from the same runs. Also the cells left without it."""
         frames, missing = [], []

@@ -30,15 +30,15 @@ import torch
 
 from attnlib import __version__
 from attnlib.atomic import read_json
-from attnlib.batching import collate, make_batches
 from attnlib.config import make_run_config
-from attnlib.corpus import EncodedCorpus, PreparedData, select_subset
 from attnlib.data import get_dataset
-from attnlib.pipeline import ensure_trained, is_trained, run_dir_for
+from attnlib.data.batching import collate, make_batches
+from attnlib.data.corpus import EncodedCorpus, PreparedData, select_subset
+from attnlib.data.text import Vocabulary
+from attnlib.layer.suite import SuiteConfig, run_erasure_tests
 from attnlib.provenance import device_description, git_commit
-from attnlib.runs import TrainedRun, load_run
-from attnlib.suite import SuiteConfig, run_erasure_tests
-from attnlib.text import Vocabulary
+from attnlib.training.pipeline import ensure_trained, is_trained, run_dir_for
+from attnlib.training.runs import TrainedRun, load_run
 
 RUN_FILES = ("config.json", "metrics.json", "history.json", "model.pt", "vocab.json")
 
@@ -108,7 +108,7 @@ def phase_breakdown(run: TrainedRun, suite: SuiteConfig, device: torch.device
     """Seconds of one more vectorised suite spent in each phase (synchronised on CUDA):
     collating batches, the model + rankings (prepare_batch), the prefix erasures
     (vectorized_outcome), the batch's rows, and the rest (subset, table, sorting)."""
-    import attnlib.suite as suite_module
+    import attnlib.layer.suite as suite_module
 
     spent = {"collate": 0.0, "model_and_rankings": 0.0, "prefix_erasures": 0.0,
              "rows": 0.0}

@@ -18,16 +18,16 @@ import numpy as np
 import torch
 
 from attnlib import __version__
-from attnlib.batching import collate, make_batches
 from attnlib.config import make_run_config
-from attnlib.corpus import select_subset
-from attnlib.erasure import LinearHead, leave_one_out_drop, predicted_class_gradient
-from attnlib.input_attribution import gradient_x_input, integrated_gradients
-from attnlib.input_erasure import ERASER_PERCENTS, INPUT_RANKINGS, input_erasure
-from attnlib.jain_wallace import jw_gradient, jw_leave_one_out
-from attnlib.layer_tests import adversarial_attention, agreement, permutation_outputs
-from attnlib.pipeline import ensure_trained
+from attnlib.data.batching import collate, make_batches
+from attnlib.data.corpus import select_subset
+from attnlib.inputs.erasure import ERASER_PERCENTS, INPUT_RANKINGS, input_erasure
+from attnlib.inputs.jain_wallace import jw_gradient, jw_leave_one_out
+from attnlib.layer.erasure import LinearHead, leave_one_out_drop, predicted_class_gradient
+from attnlib.layer.followup import adversarial_attention, agreement, permutation_outputs
+from attnlib.models.attribution import gradient_x_input, integrated_gradients
 from attnlib.provenance import device_description, git_commit
+from attnlib.training.pipeline import ensure_trained
 
 
 def _batches(run, n_docs: int):

@@ -21,10 +21,10 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from attnlib.batching import make_batches  # noqa: E402
 from attnlib.config import make_run_config  # noqa: E402
-from attnlib.corpus import prepare_data  # noqa: E402
-from attnlib.train import train_run  # noqa: E402
+from attnlib.data.batching import make_batches  # noqa: E402
+from attnlib.data.corpus import prepare_data  # noqa: E402
+from attnlib.training.train import train_run  # noqa: E402
 
 
 def main() -> int:

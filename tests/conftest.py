@@ -32,8 +32,8 @@ def _small_run(tmp_path_factory, arch: str, encoder: str, seed: int = 1):
     if not _has_mirror("imdb"):
         pytest.skip("needs the IMDB mirror")
     from attnlib.config import make_run_config
-    from attnlib.runs import load_run
-    from attnlib.train import train_run
+    from attnlib.training.runs import load_run
+    from attnlib.training.train import train_run
 
     config = make_run_config("smoke", "imdb", arch, encoder, seed=seed, max_train_docs=600,
                              max_test_docs=200, epochs=1)

@@ -99,7 +99,7 @@ def test_page_renders_offline_with_every_chart_and_widget(book_url, browser, nam
 
 
 def test_conclusions_show_the_glued_numbers(book_url, browser):
-    from attnlib.report import key_findings
+    from attnlib.analysis.report import key_findings
     from attnlib.study import load_study, make_study
 
     records = load_study(make_study("smoke"), progress=False)
@@ -113,7 +113,7 @@ def test_conclusions_show_the_glued_numbers(book_url, browser):
 
 
 def test_in_page_explorer_recomputes_what_attnlib_computes(book_url, browser, tmp_path):
-    from attnlib.explorer import view_from_payload
+    from attnlib.presentation.explorer import view_from_payload
 
     page, external, errors = _open(browser, f"{book_url}/book/explore.html")
     page.wait_for_function("document.querySelectorAll('div[id^=altair-viz] svg .role-mark')"
@@ -134,7 +134,7 @@ def test_in_page_explorer_recomputes_what_attnlib_computes(book_url, browser, tm
 
     np.testing.assert_allclose(shown(), view.probabilities(), atol=1e-4)
     # click an item whose shown text is unique on the page, then move the slider
-    from attnlib.explorer_chart import explorer_tables
+    from attnlib.presentation.explorer_chart import explorer_tables
 
     items, _ = explorer_tables(payload)
     texts = items.loc[items["doc"] == 0, "text"].tolist()

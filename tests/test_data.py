@@ -22,9 +22,9 @@ from attnlib.data import (
     get_dataset,
     list_datasets,
     load_documents,
+    loading,
     locate_split,
 )
-from attnlib.data import loading
 from attnlib.data.sources import fetch_and_normalize
 from attnlib.errors import ChecksumMismatchError, DataError, UnknownNameError
 

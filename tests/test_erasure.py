@@ -13,17 +13,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from attnlib.config import ModelConfig
-from attnlib.divergence import LN2, js_divergence
-from attnlib.erasure import (
+from attnlib.layer.divergence import LN2, js_divergence
+from attnlib.layer.erasure import (
     LinearHead,
     erase_and_renormalize,
     first_flip,
     predicted_class_gradient,
     prefix_erasure_logits,
 )
+from attnlib.layer.rankings import list_rankings, order_from_scores
+from attnlib.layer.suite import SuiteConfig, prepare_batch, reference_outcome, vectorized_outcome
 from attnlib.models import build_model
-from attnlib.rankings import list_rankings, order_from_scores
-from attnlib.suite import SuiteConfig, prepare_batch, reference_outcome, vectorized_outcome
 
 SETTINGS = settings(max_examples=60, deadline=None)
 
@@ -210,7 +210,7 @@ def test_engines_agree_on_cuda_and_with_the_cpu(arch, encoder):
 
 
 def test_vectorized_engine_equals_the_reference_on_a_trained_imdb_model(small_imdb_run):
-    from attnlib.suite import run_erasure_tests
+    from attnlib.layer.suite import run_erasure_tests
 
     suite = SuiteConfig(max_test_docs=40, random_seeds=2)
     fast = run_erasure_tests(small_imdb_run, suite, progress=False)
@@ -227,7 +227,7 @@ def test_vectorized_engine_equals_the_reference_on_a_trained_imdb_model(small_im
 
 
 def test_han_engine_equals_reference_on_a_trained_model(small_imdb_han_run):
-    from attnlib.suite import run_erasure_tests
+    from attnlib.layer.suite import run_erasure_tests
 
     suite = SuiteConfig(max_test_docs=80, random_seeds=2)
     fast = run_erasure_tests(small_imdb_han_run, suite, progress=False)
@@ -238,7 +238,7 @@ def test_han_engine_equals_reference_on_a_trained_model(small_imdb_han_run):
 
 
 def test_random_draws_depend_on_the_document_not_on_its_batch():
-    from attnlib.rankings import uniform_hash
+    from attnlib.layer.rankings import uniform_hash
 
     together = uniform_hash(3, 1, np.array([10, 11, 12]), 50)
     alone = uniform_hash(3, 1, np.array([11]), 50)

@@ -6,23 +6,23 @@ import numpy as np
 import pytest
 import torch
 
-from attnlib.divergence import js_divergence
-from attnlib.erasure import LinearHead, erase_and_renormalize
-from attnlib.explorer import (
+from attnlib.layer.divergence import js_divergence
+from attnlib.layer.erasure import LinearHead, erase_and_renormalize
+from attnlib.presentation.explorer import (
     build_explorer_payload,
     document_view,
     document_view_from_text,
     view_from_payload,
 )
-from attnlib.explorer_chart import explorer_chart, explorer_tables
-from attnlib.heatmap import render_heatmap
+from attnlib.presentation.explorer_chart import explorer_chart, explorer_tables
+from attnlib.presentation.heatmap import render_heatmap
 
 
 def test_document_view_probabilities_match_the_model_and_the_erasure(small_imdb_run):
     run = small_imdb_run
     view = document_view(run, 3)
     head = LinearHead.from_model(run.model)
-    from attnlib.batching import collate
+    from attnlib.data.batching import collate
 
     batch = collate(run.data.test, np.array([3]), "flan")
     with torch.no_grad():
@@ -80,9 +80,10 @@ def test_heatmap_is_self_contained_and_escapes_text():
 
 
 def test_live_widget_shows_what_attnlib_computes(small_imdb_run, tmp_path):
-    from attnlib.study import RunRecord
-    from attnlib.widgets import ErasureExplorer
     import json
+
+    from attnlib.presentation.widgets import ErasureExplorer
+    from attnlib.study import RunRecord
 
     payload = build_explorer_payload(small_imdb_run, n_docs=3)
     (tmp_path / "explorer.json").write_text(json.dumps(payload))

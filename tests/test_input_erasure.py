@@ -9,10 +9,17 @@ import pandas as pd
 import pytest
 import torch
 
-from attnlib.batching import collate
-from attnlib.input_erasure import (ERASER_PERCENTS, INPUT_RANKINGS,
-                                   comprehensiveness_sufficiency, delete_tokens, input_erasure,
-                                   predicted_probability, rationale_masks, token_scores)
+from attnlib.data.batching import collate
+from attnlib.inputs.erasure import (
+    ERASER_PERCENTS,
+    INPUT_RANKINGS,
+    comprehensiveness_sufficiency,
+    delete_tokens,
+    input_erasure,
+    predicted_probability,
+    rationale_masks,
+    token_scores,
+)
 
 
 def test_deleting_tokens_compacts_documents():
@@ -129,8 +136,12 @@ def test_han_attention_scores_tokens_by_word_times_sentence_weight(small_imdb_ha
 
 
 def test_input_tests_of_a_run_are_written_once_and_reused(small_imdb_run, tmp_path):
-    from attnlib.input_results import (InputTestConfig, aopc_table, ensure_input_tests,
-                                       eraser_curves)
+    from attnlib.inputs.results import (
+        InputTestConfig,
+        aopc_table,
+        ensure_input_tests,
+        eraser_curves,
+    )
 
     config = InputTestConfig(max_test_docs=10, ig_steps=2)
     path = tmp_path / "input_tests.parquet"
@@ -146,8 +157,8 @@ def test_input_tests_of_a_run_are_written_once_and_reused(small_imdb_run, tmp_pa
 
 
 def test_eraser_claims_read_comprehensiveness_differences():
-    from attnlib.followup_claims import evaluate_eraser_claims
-    from attnlib.input_results import INPUT_COLUMNS
+    from attnlib.analysis.followup_claims import evaluate_eraser_claims
+    from attnlib.inputs.results import INPUT_COLUMNS
 
     rows = []
     for seed in (0, 1):

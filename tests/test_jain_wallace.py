@@ -7,12 +7,18 @@ import numpy as np
 import pytest
 import torch
 
-from attnlib.batching import collate
 from attnlib.config import make_run_config
-from attnlib.input_erasure import predicted_probability
-from attnlib.jain_wallace import (PUBLISHED_NUMBERS, attention_held_fixed, comparison_table,
-                                  jw_agreement, jw_gradient, jw_leave_one_out,
-                                  load_published_numbers)
+from attnlib.data.batching import collate
+from attnlib.inputs.erasure import predicted_probability
+from attnlib.inputs.jain_wallace import (
+    PUBLISHED_NUMBERS,
+    attention_held_fixed,
+    comparison_table,
+    jw_agreement,
+    jw_gradient,
+    jw_leave_one_out,
+    load_published_numbers,
+)
 from attnlib.models import build_model
 
 

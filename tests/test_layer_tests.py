@@ -11,11 +11,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import kendalltau
 
-from attnlib.erasure import LinearHead, erase_and_renormalize, leave_one_out_drop
-from attnlib.layer_tests import (adversarial_attention, agreement, distribution_js, kendall_tau,
-                                 permutation_alphas, permutation_outputs, permutation_summary)
-from attnlib.rankings import list_rankings
-from attnlib.suite import SuiteConfig, run_erasure_tests
+from attnlib.layer.erasure import LinearHead, erase_and_renormalize, leave_one_out_drop
+from attnlib.layer.followup import (
+    adversarial_attention,
+    agreement,
+    distribution_js,
+    kendall_tau,
+    permutation_alphas,
+    permutation_outputs,
+    permutation_summary,
+)
+from attnlib.layer.rankings import list_rankings
+from attnlib.layer.suite import SuiteConfig, run_erasure_tests
 
 
 def _layer(seed: int = 0, b: int = 5, n: int = 7, d: int = 4, c: int = 3):
@@ -172,7 +179,7 @@ def test_when_items_say_the_same_thing_any_attention_keeps_the_output():
 def test_distribution_js_matches_the_logit_version():
     g = torch.Generator().manual_seed(0)
     logits_p, logits_q = torch.randn(6, 5, generator=g), torch.randn(6, 5, generator=g)
-    from attnlib.divergence import js_divergence
+    from attnlib.layer.divergence import js_divergence
 
     assert torch.allclose(distribution_js(torch.softmax(logits_p, -1), torch.softmax(logits_q, -1)),
                           js_divergence(logits_p, logits_q).double(), atol=1e-6)
@@ -186,7 +193,7 @@ def test_distribution_js_matches_the_logit_version():
 
 def _single_doc_scores(run, fn, **kwargs):
     """Reference: each document alone, trimmed of padding, through the same function."""
-    from attnlib.batching import collate
+    from attnlib.data.batching import collate
 
     corpus = run.data.test
     ids = np.arange(6)
@@ -205,7 +212,7 @@ def _single_doc_scores(run, fn, **kwargs):
 
 @pytest.mark.parametrize("fixture", ["small_imdb_run", "small_imdb_han_run"])
 def test_input_gradient_of_a_batch_equals_one_document_at_a_time(fixture, request):
-    from attnlib.input_attribution import gradient_x_input
+    from attnlib.models.attribution import gradient_x_input
 
     run = request.getfixturevalue(fixture)
     _single_doc_scores(run, gradient_x_input)
@@ -214,7 +221,7 @@ def test_input_gradient_of_a_batch_equals_one_document_at_a_time(fixture, reques
 @pytest.mark.parametrize("fixture", ["small_imdb_run", "small_imdb_han_run"])
 def test_integrated_gradients_add_up_to_the_probability_change(fixture, request):
     """Completeness: the items' IG sum to p_pred(x) - p_pred(zero embeddings)."""
-    from attnlib.input_attribution import integrated_gradients
+    from attnlib.models.attribution import integrated_gradients
 
     run = request.getfixturevalue(fixture)
     batch, pred, scores = _single_doc_scores(run, integrated_gradients, steps=64)
@@ -240,8 +247,12 @@ def test_input_rankings_are_registered_and_run_in_the_suite(small_imdb_run):
 
 
 def test_layer_tests_of_a_run_are_written_once_and_reused(small_imdb_han_run, tmp_path):
-    from attnlib.layer_results import (AGREEMENT_MEASURES, LayerTestConfig, ensure_layer_tests,
-                                       load_layer_tests)
+    from attnlib.layer.followup_results import (
+        AGREEMENT_MEASURES,
+        LayerTestConfig,
+        ensure_layer_tests,
+        load_layer_tests,
+    )
 
     config = LayerTestConfig(max_test_docs=12, adv_steps=20, ig_steps=4, n_permutations=10)
     path = tmp_path / "layer_tests.parquet"
@@ -267,7 +278,7 @@ def test_layer_tests_of_a_run_are_written_once_and_reused(small_imdb_han_run, tm
 
 
 def _layer_table(tau: float, perm_tvd: float, adv_js: float, seeds=(0, 1), n=40):
-    from attnlib.layer_results import AGREEMENT_MEASURES, LAYER_COLUMNS
+    from attnlib.layer.followup_results import AGREEMENT_MEASURES, LAYER_COLUMNS
 
     rows = []
     for s in seeds:
@@ -282,14 +293,15 @@ def _layer_table(tau: float, perm_tvd: float, adv_js: float, seeds=(0, 1), n=40)
 
 
 def test_followup_claims_read_what_they_claim():
-    from attnlib.followup_claims import evaluate_followup_claims
+    from attnlib.analysis.followup_claims import evaluate_followup_claims
 
+    seedless = "adversarial_beyond_seed_variance"  # needs two seeds: not testable here
     weak = evaluate_followup_claims(_layer_table(tau=0.1, perm_tvd=0.001, adv_js=0.6),
                                     n_boot=200).set_index("claim")["verdict"]
-    assert set(weak) == {"holds"}
+    assert weak[seedless] == "not testable" and set(weak.drop(seedless)) == {"holds"}
     strong = evaluate_followup_claims(_layer_table(tau=0.9, perm_tvd=0.2, adv_js=0.01),
                                       n_boot=200).set_index("claim")["verdict"]
-    assert set(strong) == {"does not hold"}
+    assert set(strong.drop(seedless)) == {"does not hold"}
     # tau of 0.45 is below the threshold but not by the minimum effect: not support
     near = evaluate_followup_claims(_layer_table(tau=0.45, perm_tvd=0.2, adv_js=0.01),
                                     n_boot=200).set_index("claim")["verdict"]
@@ -297,7 +309,7 @@ def test_followup_claims_read_what_they_claim():
 
 
 def test_documents_with_a_constant_score_are_left_out_of_agreement():
-    from attnlib.followup_claims import evaluate_followup_claims
+    from attnlib.analysis.followup_claims import evaluate_followup_claims
 
     table = _layer_table(tau=0.1, perm_tvd=0.001, adv_js=0.6)
     table.loc[table["instance_id"] < 10, "tau_leave_one_out"] = pd.NA
@@ -310,7 +322,7 @@ def test_documents_with_a_constant_score_are_left_out_of_agreement():
 
 
 def test_attention_js_across_seeds_is_the_mean_over_pairs():
-    from attnlib.layer_tests import attention_js_across_seeds
+    from attnlib.layer.followup import attention_js_across_seeds
 
     _h, a, mask, _ = _layer(seed=7)
     _h, b, _, _ = _layer(seed=8)
@@ -327,9 +339,13 @@ def test_attention_js_across_seeds_is_the_mean_over_pairs():
 
 def test_seed_variance_of_two_trained_runs_equals_one_document_at_a_time(
         small_imdb_run, small_imdb_run_other_seed, tmp_path):
-    from attnlib.batching import collate
-    from attnlib.layer_results import (LayerTestConfig, ensure_seed_variance,
-                                       layer_test_documents, run_seed_variance)
+    from attnlib.data.batching import collate
+    from attnlib.layer.followup_results import (
+        LayerTestConfig,
+        ensure_seed_variance,
+        layer_test_documents,
+        run_seed_variance,
+    )
 
     config = LayerTestConfig(max_test_docs=15)
     runs = [small_imdb_run, small_imdb_run_other_seed]
@@ -355,7 +371,7 @@ def test_seed_variance_of_two_trained_runs_equals_one_document_at_a_time(
 
 
 def test_the_seed_variance_claim_compares_adversarial_and_seed_distances():
-    from attnlib.followup_claims import evaluate_followup_claims, with_seed_variance
+    from attnlib.analysis.followup_claims import evaluate_followup_claims, with_seed_variance
 
     layer = _layer_table(tau=0.1, perm_tvd=0.001, adv_js=0.3)
     sv = pd.DataFrame({"dataset": "d", "model": "FLANrnn", "instance_id": range(40),

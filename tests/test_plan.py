@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from attnlib.analysis.report import coverage_note
 from attnlib.config import ARCHS, ENCODERS
 from attnlib.errors import UnknownNameError
 from attnlib.plan import describe_runs, list_plans, missing_runs, planned_runs, run_label
 from attnlib.publish import read_manifest, run_keys
-from attnlib.report import coverage_note
 from attnlib.study import make_study
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 
 from attnlib import paths
-from attnlib.batching import collate, make_batches, padded_size
 from attnlib.config import DataConfig
-from attnlib.corpus import EncodedCorpus, cache_key, prepare_data, select_subset
-from attnlib.embeddings import train_word2vec
+from attnlib.data.batching import collate, make_batches, padded_size
+from attnlib.data.corpus import EncodedCorpus, cache_key, prepare_data, select_subset
+from attnlib.data.embeddings import train_word2vec
+from attnlib.data.text import PAD, UNK, Vocabulary, tokenize_documents
 from attnlib.errors import ParameterError, UnknownNameError
-from attnlib.text import PAD, UNK, Vocabulary, tokenize_documents
 
 from .conftest import requires_imdb
 
@@ -114,12 +114,11 @@ def test_prepare_data_caches_and_never_reuses_a_stale_cache(tmp_path, monkeypatc
 
 @requires_imdb
 def test_documents_without_tokens_are_dropped_and_counted(tmp_path, monkeypatch):
+    import dataclasses
     import gzip
     import json
 
-    from attnlib.data import loading
-    import dataclasses
-    from attnlib.data import get_dataset
+    from attnlib.data import get_dataset, loading
 
     mirror = tmp_path / "mirror" / "imdb"
     mirror.mkdir(parents=True)
@@ -143,7 +142,7 @@ def test_documents_without_tokens_are_dropped_and_counted(tmp_path, monkeypatch)
 def test_length_histogram_counts_every_document_once():
     import pandas as pd
 
-    from attnlib.corpus import length_histogram
+    from attnlib.data.corpus import length_histogram
 
     lengths = pd.DataFrame({"dataset": ["a"] * 150 + ["b"] * 50,
                             "split": (["train", "test"] * 75) + ["train"] * 50,

@@ -11,11 +11,17 @@ import pandas as pd
 import papermill as pm
 import pytest
 
-from attnlib import paths, study as study_module
+from attnlib import paths
+from attnlib import study as study_module
 from attnlib.atomic import write_json
 from attnlib.plan import missing_runs, planned_runs
-from attnlib.publish import (PUBLISHED_FILES, publish_followup_tests, publish_runs, read_manifest,
-                             run_keys)
+from attnlib.publish import (
+    PUBLISHED_FILES,
+    publish_followup_tests,
+    publish_runs,
+    read_manifest,
+    run_keys,
+)
 from attnlib.study import load_study, make_study
 
 from .conftest import requires_imdb
@@ -103,10 +109,10 @@ def _has_mirror(dataset: str) -> bool:
 def test_published_data_summaries_and_baselines_match_the_data(monkeypatch, tmp_path):
     """The published book shows data numbers and baselines it did not compute: recompute
     them for the smallest published dataset and compare."""
-    from attnlib.baseline import read_published_baselines, tfidf_baseline
-    from attnlib.config import make_run_config, config_hash
-    from attnlib.corpus import prepare_data
-    from attnlib.data_summary import read_published_summaries, summarize_data
+    from attnlib.analysis.data_summary import read_published_summaries, summarize_data
+    from attnlib.config import config_hash, make_run_config
+    from attnlib.data.corpus import prepare_data
+    from attnlib.training.baseline import read_published_baselines, tfidf_baseline
 
     monkeypatch.setenv(paths.DATA_HOME_ENV, str(tmp_path / "home"))
     root = ROOT / "results" / "paper"

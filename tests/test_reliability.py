@@ -27,15 +27,15 @@ import torch
 
 from attnlib import paths
 from attnlib.cli import main
-from attnlib.config import make_run_config
-from attnlib.corpus import EncodedCorpus
+from attnlib.config import RunConfig, make_run_config
+from attnlib.data.corpus import EncodedCorpus
 from attnlib.errors import DataError, ParameterError, ResultSchemaError
 from attnlib.integrity import RunDamagedError, RunLockedError, run_lock
+from attnlib.layer.results import load_results, save_results
+from attnlib.layer.suite import SuiteConfig, ensure_erasure_results, run_erasure_tests
 from attnlib.publish import read_manifest, run_keys
-from attnlib.results import load_results, save_results
-from attnlib.runs import load_run
-from attnlib.suite import SuiteConfig, ensure_erasure_results, run_erasure_tests
-from attnlib.train import STATE_FILE, TrainingInterrupted, train_run
+from attnlib.training.runs import load_run
+from attnlib.training.train import STATE_FILE, TrainingInterrupted, train_run
 
 from .conftest import requires_imdb
 
@@ -59,7 +59,7 @@ def _train_with_sigint(config, out: Path, monkeypatch, interrupt_at: list[int]) 
     """Train ``config`` into ``out``, sending SIGINT from inside the model's forward pass
     at the given training-forward calls (mid-batch); resume after each stop. Returns the
     number of interruptions that stopped training."""
-    import attnlib.train as train_module
+    import attnlib.training.train as train_module
 
     original = train_module.build_model
     calls = {"n": 0}
@@ -195,7 +195,7 @@ def test_an_empty_encoder_list_is_an_error_not_all():
 
 def test_a_bad_output_path_fails_before_the_erasure_run(small_imdb_run, tmp_path, capsys,
                                                         monkeypatch):
-    import attnlib.suite as suite_module
+    import attnlib.layer.suite as suite_module
 
     def must_not_run(*args, **kwargs):
         raise AssertionError("the erasure tests ran before the output path was checked")
@@ -264,7 +264,7 @@ def test_a_mirror_file_with_a_bad_checksum_is_not_listed_as_mirror(tmp_path, mon
 # --- 7. erasure results are reused only for the same model weights ----------------------
 
 def test_results_of_other_weights_are_not_reused(small_imdb_run, tmp_path, monkeypatch):
-    import attnlib.suite as suite_module
+    import attnlib.layer.suite as suite_module
 
     out = tmp_path / "e.parquet"
     ensure_erasure_results(small_imdb_run, out, SMALL_SUITE, progress=False)
@@ -363,8 +363,10 @@ def test_a_damaged_published_run_is_reported_not_retrained(tmp_path, monkeypatch
     (target / "erasure.parquet").write_bytes(b"PAR1 broken")
     monkeypatch.setattr(study_module, "published_root", lambda profile: root)
     monkeypatch.setenv("ATTNLIB_NO_TRAINING", "1")  # a retrain would be a paper-scale run
-    config = make_run_config("paper", entry["dataset"], entry["arch"], entry["encoder"],
-                             entry["seed"])
+    # the config the run was trained with (a preset may have changed since)
+    recorded = json.loads((source / "config.json").read_text())
+    recorded.pop("hash")
+    config = RunConfig.from_dict(recorded)
     with pytest.raises(DataError, match=r"published run .* is damaged.*git checkout"):
         study_module.ensure_run(config, progress=False)
     shutil.rmtree(target)  # a folder listed in the manifest but gone

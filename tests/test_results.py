@@ -6,10 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from attnlib import claims, summaries
+from attnlib.analysis import claims, summaries
+from attnlib.analysis.stats import bootstrap_ci, hierarchical_bootstrap_ci
 from attnlib.errors import ResultSchemaError
-from attnlib.results import SCHEMA, load_results, read_provenance, save_results, to_schema
-from attnlib.stats import bootstrap_ci, hierarchical_bootstrap_ci
+from attnlib.layer.results import SCHEMA, load_results, read_provenance, save_results, to_schema
 
 
 def _frame() -> pd.DataFrame:

@@ -10,8 +10,8 @@ import torch
 
 from attnlib.config import make_run_config
 from attnlib.errors import ParameterError, UnknownNameError
-from attnlib.runs import load_run
-from attnlib.train import (
+from attnlib.training.runs import load_run
+from attnlib.training.train import (
     METRICS_FILE,
     STATE_FILE,
     TrainingInterrupted,
@@ -149,13 +149,10 @@ def test_the_han_batch_rule_keeps_published_hashes_and_changes_batches():
     """A field added after runs were published leaves their hashes alone at its earlier
     implicit value; the paper's rule (documents x longest sentence) makes larger batches."""
     from dataclasses import replace
-
-    from attnlib.batching import make_batches
-    from attnlib.config import make_run_config
-
     from pathlib import Path
 
-    from attnlib.config import RunConfig
+    from attnlib.config import RunConfig, make_run_config
+    from attnlib.data.batching import make_batches
 
     published = Path(__file__).parents[1] / "results/paper/yahoo-answers-2topic/FLANnoenc"
     recorded = json.loads((published / "seed0-e951c4a12b55/config.json").read_text())
@@ -168,7 +165,7 @@ def test_the_han_batch_rule_keeps_published_hashes_and_changes_batches():
         replace(config.train, han_batch_cap="tokens")
     import numpy as np
 
-    from attnlib.corpus import EncodedCorpus
+    from attnlib.data.corpus import EncodedCorpus
 
     corpus = EncodedCorpus(  # 40 documents of 6 sentences of 8 tokens
         token_ids=np.ones(40 * 6 * 8, dtype=np.int32),

@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 import torch
 
+from attnlib.analysis.followup_claims import accuracy_pairs, evaluate_uniform_claims
 from attnlib.config import make_run_config
 from attnlib.errors import UnknownNameError
-from attnlib.followup_claims import accuracy_pairs, evaluate_uniform_claims
 from attnlib.models import build_model
 
 

@@ -9,11 +9,11 @@ import pandas as pd
 import pytest
 import torch
 
-from attnlib import bias_class, claims, summaries
-from attnlib.baseline import model_checks, tfidf_baseline, wilson_low
+from attnlib.analysis import bias_class, claims, summaries
+from attnlib.analysis.stats import CrossedBootstrap, hierarchical_bootstrap_ci
 from attnlib.errors import ResultSchemaError
-from attnlib.results import SCHEMA, to_schema
-from attnlib.stats import CrossedBootstrap, hierarchical_bootstrap_ci
+from attnlib.layer.results import SCHEMA, to_schema
+from attnlib.training.baseline import model_checks, tfidf_baseline, wilson_low
 
 from .conftest import requires_imdb
 
@@ -79,7 +79,7 @@ def test_binary_bias_class_follows_from_a_flip_at_full_erasure():
 
 
 def test_the_bias_class_is_argmax_of_the_trained_models_output_bias(small_imdb_run):
-    from attnlib.suite import SuiteConfig, run_erasure_tests
+    from attnlib.layer.suite import SuiteConfig, run_erasure_tests
 
     results = run_erasure_tests(small_imdb_run, SuiteConfig(max_test_docs=60, random_seeds=1),
                                 progress=False)

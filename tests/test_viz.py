@@ -6,7 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from attnlib import bias_class, claims, summaries, viz
+from attnlib.analysis import bias_class, claims, summaries
+from attnlib.presentation import viz
 
 from .test_results import _frame
 
@@ -79,7 +80,7 @@ def test_with_interval_folds_the_interval_into_one_column():
 
 
 def test_data_caveat_names_substitute_datasets():
-    from attnlib.report import data_caveat
+    from attnlib.analysis.report import data_caveat
 
     text = data_caveat(["imdb", "yahoo-answers-2topic", "yelp-20k"])
     assert text == ("imdb, yahoo-answers-2topic and yelp-20k are each a substitute for the "

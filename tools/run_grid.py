@@ -24,7 +24,7 @@ import torch
 from attnlib.config import make_run_config
 from attnlib.plan import list_plans, planned_runs
 from attnlib.study import ensure_run
-from attnlib.train import TrainingInterrupted
+from attnlib.training.train import TrainingInterrupted
 
 
 def claim(queue: Path, worker: str) -> str | None:

@@ -121,7 +121,7 @@ def load_documents(dataset_id: str, split: str, limit: int | None = None) -> lis
         dataset_id: a registered id (see :func:`attnlib.data.list_datasets`).
         split: ``"train"`` or ``"test"``.
         limit: read at most this many lines (for quick looks; selection for experiments
-            uses :func:`attnlib.corpus.select_subset` instead).
+            uses :func:`attnlib.data.corpus.select_subset` instead).
     """
     if limit is not None:
         check_type("limit", limit, int)

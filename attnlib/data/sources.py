@@ -13,9 +13,9 @@ import io
 import json
 import re
 import tarfile
-import zlib
 import urllib.error
 import urllib.request
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 

@@ -76,7 +76,7 @@ class AttentionClassifier(nn.Module):
                 ) -> ModelOutput:  # pragma: no cover - abstract
         """tokens: token ids (0 = padding). ``embedded``: the input embeddings to use in
         place of ``embedding(tokens)``, shape ``tokens.shape + (dim,)``; the input-level
-        attributions (:mod:`attnlib.input_attribution`) scale them and take gradients."""
+        attributions (:mod:`attnlib.models.attribution`) scale them and take gradients."""
         raise NotImplementedError
 
     @property

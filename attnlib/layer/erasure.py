@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .models import AttentionClassifier
+from ..models import AttentionClassifier
 
 
 def erase_and_renormalize(alpha: torch.Tensor, erase: torch.Tensor) -> torch.Tensor:

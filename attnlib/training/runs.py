@@ -13,11 +13,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from .config import RunConfig
-from .corpus import PreparedData, prepare_data
-from .errors import AttnlibError, DataError
-from .integrity import damaged, load_torch_file, read_run_json, sha256_of, verify_checksums
-from .models import AttentionClassifier, build_model
+from ..config import RunConfig
+from ..data.corpus import PreparedData, prepare_data
+from ..errors import AttnlibError, DataError
+from ..integrity import damaged, load_torch_file, read_run_json, sha256_of, verify_checksums
+from ..models import AttentionClassifier, build_model
 from .train import CONFIG_FILE, METRICS_FILE, MODEL_FILE, VOCAB_FILE, resolve_device
 
 
@@ -53,7 +53,7 @@ class TrainedRun:
 
 
 def load_run(directory: str | Path, device: str | torch.device = "auto") -> TrainedRun:
-    """Load a finished run directory (written by :func:`attnlib.train.train_run`)."""
+    """Load a finished run directory (written by :func:`attnlib.training.train.train_run`)."""
     directory = Path(directory)
     if not directory.is_dir():
         raise DataError(f"{directory} is not a run folder; train one first with "

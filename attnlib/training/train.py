@@ -20,15 +20,21 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .atomic import check_writable_folder, save_torch, write_json
-from .batching import collate, make_batches
-from .config import RunConfig
-from .corpus import EncodedCorpus, PreparedData, prepare_data
-from .errors import AttnlibError, ParameterError
-from .integrity import (LOCK_FILE, RunDamagedError, checksums, load_torch_file,
-                        read_run_json, run_lock)
-from .models import AttentionClassifier, build_model
-from .provenance import provenance
+from ..atomic import check_writable_folder, save_torch, write_json
+from ..config import RunConfig
+from ..data.batching import collate, make_batches
+from ..data.corpus import EncodedCorpus, PreparedData, prepare_data
+from ..errors import AttnlibError, ParameterError
+from ..integrity import (
+    LOCK_FILE,
+    RunDamagedError,
+    checksums,
+    load_torch_file,
+    read_run_json,
+    run_lock,
+)
+from ..models import AttentionClassifier, build_model
+from ..provenance import provenance
 
 log = logging.getLogger(__name__)
 STATE_FILE, MODEL_FILE, METRICS_FILE = "train_state.pt", "model.pt", "metrics.json"

@@ -1,6 +1,6 @@
 """The follow-up papers' claims about attention, judged on the layer-test table
-(:mod:`attnlib.layer_results`) by the same rule as the paper's claims
-(:data:`attnlib.claims.CELL_RULE`): a statistic per document, pooled over training seeds
+(:mod:`attnlib.layer.followup_results`) by the same rule as the paper's claims
+(:data:`attnlib.analysis.claims.CELL_RULE`): a statistic per document, pooled over training seeds
 by the crossed bootstrap, a threshold and a minimum meaningful effect.
 
 Explained in the chapter "Other tests of attention" (book/other_tests.ipynb).
@@ -13,8 +13,8 @@ from collections.abc import Callable, Iterable
 import numpy as np
 import pandas as pd
 
+from ..layer.divergence import LN2
 from .claims import Claim, evaluate_claim_set
-from .divergence import LN2
 from .summaries import tukey_stats
 
 JAIN_WALLACE = "Jain & Wallace 2019"
@@ -143,7 +143,7 @@ TIE_AOPC = 0.001  # AOPC differences below a tenth of a probability point are ti
 
 def _aopc_difference(better: str, worse: str) -> Callable[[pd.DataFrame], pd.DataFrame]:
     def values(df: pd.DataFrame) -> pd.DataFrame:
-        from .input_erasure import ERASER_PERCENTS
+        from ..inputs.erasure import ERASER_PERCENTS
 
         d = df.set_index("instance_id")
 
@@ -182,7 +182,7 @@ def evaluate_eraser_claims(input_tests: pd.DataFrame, n_boot: int = 1000, seed: 
 def evaluate_followup_claims(layer_tests: pd.DataFrame, n_boot: int = 1000, seed: int = 0,
                              exclude_runs: Iterable[str] = ()) -> pd.DataFrame:
     """One row per follow-up claim x dataset x model, as
-    :func:`attnlib.claims.evaluate_claims` gives for the paper's claims."""
+    :func:`attnlib.analysis.claims.evaluate_claims` gives for the paper's claims."""
     if layer_tests.empty:
         return pd.DataFrame(columns=["claim", "dataset", "model", "verdict"])
     return evaluate_claim_set(layer_tests, FOLLOWUP_CLAIMS, n_boot, seed, exclude_runs)
@@ -190,7 +190,7 @@ def evaluate_followup_claims(layer_tests: pd.DataFrame, n_boot: int = 1000, seed
 
 def agreement_table(layer_tests: pd.DataFrame) -> pd.DataFrame:
     """Long table for the agreement chart: one row per document x measure, with tau."""
-    from .layer_results import AGREEMENT_MEASURES
+    from ..layer.followup_results import AGREEMENT_MEASURES
 
     keep = ["dataset", "model", "arch", "encoder", "model_seed", "instance_id"]
     long = layer_tests.melt(id_vars=keep, value_vars=[f"tau_{m}" for m in AGREEMENT_MEASURES],
@@ -202,7 +202,7 @@ def agreement_table(layer_tests: pd.DataFrame) -> pd.DataFrame:
 
 def agreement_box_stats(layer_tests: pd.DataFrame) -> pd.DataFrame:
     """Tukey box statistics of Kendall τ per dataset x model x measure (column
-    ``ranking``, so that :func:`attnlib.viz.box_chart` draws them)."""
+    ``ranking``, so that :func:`attnlib.presentation.viz.box_chart` draws them)."""
     long = agreement_table(layer_tests)
     grouped = long.groupby(["dataset", "model", "measure"], observed=True)["tau"]
     return grouped.apply(tukey_stats).unstack().reset_index().rename(
@@ -213,7 +213,7 @@ def followup_summary(layer_tests: pd.DataFrame) -> pd.DataFrame:
     """Per dataset x model: seeds, documents, mean τ with each measure, the share of
     documents whose output barely moves under permutation, the median adversarial JS and,
     where the table has it (:func:`with_seed_variance`), the median JS between seeds."""
-    from .layer_results import AGREEMENT_MEASURES
+    from ..layer.followup_results import AGREEMENT_MEASURES
 
     rows = []
     for (dataset, model), g in layer_tests.groupby(["dataset", "model"], observed=True):

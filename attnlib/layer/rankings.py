@@ -20,7 +20,7 @@ from functools import cached_property
 import numpy as np
 import torch
 
-from .registry import Registry
+from ..registry import Registry
 
 
 @dataclass
@@ -37,7 +37,7 @@ class RankingContext:
             rankings that recompute the output (leave-one-out).
         input_scores_fn: given ``"gradient_x_input"`` or ``"integrated_gradients"``,
             the (B, n) input-level attribution of each item (rerunning the model from its
-            embeddings, :mod:`attnlib.input_attribution`); ``None`` where the model is
+            embeddings, :mod:`attnlib.models.attribution`); ``None`` where the model is
             not at hand.
     """
 

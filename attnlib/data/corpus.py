@@ -22,13 +22,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import paths
-from .atomic import read_json, write_json
-from .config import DataConfig, config_hash
-from .data import CLEANERS, get_dataset, load_documents, locate_split
-from .data.registry import DatasetSpec
+from .. import paths
+from ..atomic import read_json, write_json
+from ..config import DataConfig, config_hash
+from ..errors import DataError
+from . import CLEANERS, get_dataset, load_documents, locate_split
 from .embeddings import train_word2vec
-from .errors import DataError
+from .registry import DatasetSpec
 from .text import TOKENIZER_VERSION, TokenizedDoc, Vocabulary, tokenize_documents
 
 log = logging.getLogger(__name__)

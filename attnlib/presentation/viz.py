@@ -1,5 +1,5 @@
 """Altair charts drawn from result tables. Rendering only: every number comes from
-``attnlib.summaries`` / ``attnlib.results``; nothing here computes an erasure.
+``attnlib.analysis.summaries`` / ``attnlib.layer.results``; nothing here computes an erasure.
 
 Used by the book chapters; each chart says what it shows in its title and axis titles.
 """
@@ -65,7 +65,7 @@ PANELS_PER_ROW = 2  # per-dataset panels wrap after two: the book's text column 
 
 
 def length_histogram(histogram: pd.DataFrame, item: str, title: str) -> alt.FacetChart:
-    """Documents per length bin (from :func:`attnlib.corpus.length_histogram`), one panel
+    """Documents per length bin (from :func:`attnlib.data.corpus.length_histogram`), one panel
     per dataset, splits stacked."""
     return alt.Chart(histogram).mark_bar(opacity=0.85).encode(
         x=alt.X("bin_start:Q", bin="binned", title=f"{item} per document"),
@@ -138,7 +138,7 @@ def _panel_width(data: pd.DataFrame) -> int:
 def box_chart(stats: pd.DataFrame, value_title: str, title: str,
               models: list[str] | None = None, domain: tuple[float, float] = (0.0, 1.0)
               ) -> alt.FacetChart:
-    """Box plots from precomputed quartiles (:func:`attnlib.summaries.box_stats`): one row
+    """Box plots from precomputed quartiles (:func:`attnlib.analysis.summaries.box_stats`): one row
     of panels per model, one column per dataset, one box per ranking; ``domain`` is the
     value axis."""
     data = _ranking_labels(_complete_facets(
@@ -257,7 +257,7 @@ OUTCOME_COLORS = {"flips before full erasure": "#4c78a8",
 
 def outcome_chart(shares: pd.DataFrame, ranking: str = "attention") -> alt.FacetChart:
     """How each document's multi-weight test ends under one ranking, per model and
-    dataset (:func:`attnlib.bias_class.outcome_shares`): a flip before full erasure (the
+    dataset (:func:`attnlib.analysis.bias_class.outcome_shares`): a flip before full erasure (the
     ranking mattered), a flip only at full erasure, or no flip at all. The last two are
     set by the output bias, not by the ranking."""
     data = shares[shares["ranking"] == ranking].rename(
@@ -315,7 +315,7 @@ def style_verdicts(table: pd.DataFrame, formats: dict[str, str] | None = None) -
 def eraser_curve_chart(curves: pd.DataFrame, measure: str) -> alt.FacetChart:
     """Mean comprehensiveness or sufficiency (``measure``) against the share of tokens in
     the rationale, one line per token ranking, one panel per model and dataset
-    (:func:`attnlib.input_results.eraser_curves`)."""
+    (:func:`attnlib.inputs.results.eraser_curves`)."""
     data = _ranking_labels(curves[curves["measure"] == measure])
     return alt.Chart(data).mark_line(point=True).encode(
         x=alt.X("percent:Q", title="top k% of tokens", scale=alt.Scale(type="log"),

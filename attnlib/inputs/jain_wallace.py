@@ -26,15 +26,15 @@ import numpy as np
 import pandas as pd
 import torch
 
-from . import paths
-from .batching import collate, make_batches
-from .errors import DataError
-from .layer_results import layer_tests_key, load_table, read_table_meta, save_table
-from .input_erasure import delete_tokens, predicted_probability
-from .layer_tests import agreement
-from .models.attention import AdditiveAttention
-from .models.base import AttentionClassifier
-from .runs import TrainedRun
+from .. import paths
+from ..data.batching import collate, make_batches
+from ..errors import DataError
+from ..layer.followup import agreement
+from ..layer.followup_results import layer_tests_key, load_table, read_table_meta, save_table
+from ..models.attention import AdditiveAttention
+from ..models.base import AttentionClassifier
+from ..training.runs import TrainedRun
+from .erasure import delete_tokens, predicted_probability
 
 MAX_TOKENS = 400  # their IMDB keeps documents shorter than this
 

@@ -14,8 +14,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from .atomic import atomic_path
-from .errors import ResultSchemaError
+from ..atomic import atomic_path
+from ..errors import ResultSchemaError
 
 SCHEMA_VERSION = "1"
 _META_KEY = b"attnlib"
@@ -68,7 +68,7 @@ def validate(df: pd.DataFrame, source: str = "results") -> pd.DataFrame:
     missing = [c for c in SCHEMA if c not in df.columns]
     if missing:
         raise ResultSchemaError(f"{source} lacks the columns {missing}; it was not written "
-                                "by attnlib.results.save_results (or by an older version)")
+                                "by attnlib.layer.results.save_results (or by an older version)")
     bad = [f"{c} is {df[c].dtype}, expected {t}" for c, t in SCHEMA.items()
            if str(df[c].dtype) != t]
     if bad:

@@ -24,8 +24,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .errors import ResultSchemaError
-from .results import validate
+from ..errors import ResultSchemaError
+from ..layer.results import validate
 
 BEFORE_FULL, FULL_ONLY, NEVER = ("flips before full erasure", "flips only at full erasure",
                                  "never flips")

@@ -23,17 +23,21 @@ import pyarrow.parquet as pq
 import torch
 from tqdm.auto import tqdm
 
-from ._version import __version__
-from .atomic import atomic_path
-from .batching import collate, make_batches
-from .corpus import select_subset
+from .._version import __version__
+from ..atomic import atomic_path
+from ..data.batching import collate, make_batches
+from ..data.corpus import select_subset
+from ..errors import DataError, ResultSchemaError, check_seed
+from ..models.attribution import gradient_x_input, integrated_gradients
+from ..provenance import provenance
+from ..training.runs import TrainedRun
 from .erasure import LinearHead, leave_one_out_drop, predicted_class_gradient
-from .errors import DataError, ResultSchemaError, check_seed
-from .input_attribution import gradient_x_input, integrated_gradients
-from .layer_tests import (adversarial_attention, agreement, attention_js_across_seeds,
-                          permutation_outputs)
-from .provenance import provenance
-from .runs import TrainedRun
+from .followup import (
+    adversarial_attention,
+    agreement,
+    attention_js_across_seeds,
+    permutation_outputs,
+)
 
 LAYER_TESTS_FILE = "layer_tests.parquet"
 LAYER_SCHEMA_VERSION = "1"

@@ -13,7 +13,7 @@ on the full document:
 Deleting tokens compacts the document (HAN: a sentence left without tokens disappears);
 a document left with no tokens at all gives the output bias alone. Token rankings:
 attention (FLAN: its weights; HAN: word weight x its sentence's weight), gradient x input
-and integrated gradients at the embeddings (:mod:`attnlib.input_attribution`), and a
+and integrated gradients at the embeddings (:mod:`attnlib.models.attribution`), and a
 seeded random order. Explained in the chapter "Other tests of attention"
 (book/other_tests.ipynb).
 """
@@ -25,9 +25,9 @@ import math
 import numpy as np
 import torch
 
-from .input_attribution import ig_scales, token_input_scores
-from .models.base import AttentionClassifier
-from .rankings import uniform_hash
+from ..layer.rankings import uniform_hash
+from ..models.attribution import ig_scales, token_input_scores
+from ..models.base import AttentionClassifier
 
 ERASER_PERCENTS = (1, 5, 10, 20, 50)
 INPUT_RANKINGS = ("attention", "input_gradient", "integrated_gradients", "random")

@@ -16,10 +16,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .atomic import read_json, write_json
-from .config import config_hash
-from .corpus import EncodedCorpus, PreparedData
-from .errors import DataError
+from ..atomic import read_json, write_json
+from ..config import config_hash
+from ..data.corpus import EncodedCorpus, PreparedData
+from ..errors import DataError
 
 BASELINE_VERSION = "2"
 C_GRID = (0.25, 1.0, 4.0, 16.0)

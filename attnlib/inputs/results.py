@@ -1,4 +1,4 @@
-"""Running the input-erasure tests (ERASER, :mod:`attnlib.input_erasure`) on a trained
+"""Running the input-erasure tests (ERASER, :mod:`attnlib.inputs.erasure`) on a trained
 model, one row per test document: comprehensiveness and sufficiency of each token
 ranking's top k% tokens. Saved next to the erasure results as ``input_tests.parquet``,
 reused only for the same weights and settings. Explained in the chapter "Other tests of
@@ -15,14 +15,20 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from ._version import __version__
-from .batching import collate, make_batches
-from .corpus import select_subset
-from .errors import DataError, check_seed
-from .input_erasure import ERASER_PERCENTS, INPUT_RANKINGS, input_erasure
-from .layer_results import layer_tests_key, load_table, read_table_meta, save_table, typed_table
-from .provenance import provenance
-from .runs import TrainedRun
+from .._version import __version__
+from ..data.batching import collate, make_batches
+from ..data.corpus import select_subset
+from ..errors import DataError, check_seed
+from ..layer.followup_results import (
+    layer_tests_key,
+    load_table,
+    read_table_meta,
+    save_table,
+    typed_table,
+)
+from ..provenance import provenance
+from ..training.runs import TrainedRun
+from .erasure import ERASER_PERCENTS, INPUT_RANKINGS, input_erasure
 
 INPUT_TESTS_FILE = "input_tests.parquet"
 INPUT_SCHEMA_VERSION = "1"

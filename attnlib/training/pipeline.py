@@ -12,9 +12,9 @@ from pathlib import Path
 
 import torch
 
-from . import paths
-from .config import RunConfig
-from .errors import DataError
+from .. import paths
+from ..config import RunConfig
+from ..errors import DataError
 from .runs import TrainedRun, load_run
 from .train import METRICS_FILE, train_run
 

@@ -14,7 +14,7 @@ map, so any reweighting of the items is a weighted sum of z_i = W h_i plus the b
   different seeds lies on the same document (Wiegreffe & Pinter §3.2), the yardstick for
   the adversarial distance.
 
-Each has a plain per-document reference in the tests. :mod:`attnlib.layer_results` runs
+Each has a plain per-document reference in the tests. :mod:`attnlib.layer.followup_results` runs
 them on a trained model's test set. Explained in the chapter "Other tests of attention"
 (book/other_tests.ipynb).
 """
@@ -24,8 +24,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ..models.attention import masked_softmax
 from .divergence import LN2, js_divergence
-from .models.attention import masked_softmax
 from .rankings import uniform_hash
 
 

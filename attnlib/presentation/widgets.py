@@ -4,7 +4,7 @@ Pick a run and a document (or type your own text); items are shaded by the chose
 ranking; the slider erases the top-k items, clicking an item toggles its erasure, and the
 class probabilities, the JS divergence from the original output and the decision flip
 update at once. The widget only draws: every number comes from
-:class:`attnlib.explorer.DocumentView` (``attnlib.erasure``). Explained in the book
+:class:`attnlib.presentation.explorer.DocumentView` (``attnlib.layer.erasure``). Explained in the book
 chapter "Explore a model" (book/explore.ipynb).
 """
 
@@ -17,12 +17,12 @@ import ipywidgets as w
 import numpy as np
 import torch
 
-from .divergence import js_divergence
+from ..layer.divergence import js_divergence
 from .explorer import EXPLORER_RANKINGS, DocumentView, document_view_from_text, view_from_payload
 from .heatmap import render_heatmap
 
 if TYPE_CHECKING:  # a type only: the presentation layer does not import the pipeline
-    from .study import RunRecord
+    from ..study import RunRecord
 
 RANKING_NAMES = {"attention": "Attention", "gradient": "Gradient",
                  "grad_x_attention": "Gradient × attention"}

@@ -13,14 +13,14 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from .atomic import read_json, write_json
-from .config import DataConfig, config_hash
-from .corpus import PreparedData, describe_data, length_histogram, length_table, prepare_data
-from .errors import DataError
-from .paths import published_root
+from ..atomic import read_json, write_json
+from ..config import DataConfig, config_hash
+from ..data.corpus import PreparedData, describe_data, length_histogram, length_table, prepare_data
+from ..errors import DataError
+from ..paths import published_root
 
 if TYPE_CHECKING:  # a type only
-    from .study import Study
+    from ..study import Study
 
 SUMMARY_FILE = "data_summary.json"
 SUMMARY_VERSION = "1"
@@ -30,8 +30,8 @@ def summarize_data(data: PreparedData) -> dict[str, Any]:
     """The data chapter's numbers for one prepared dataset.
 
     Keys: ``dataset``, ``data_hash`` (of its :class:`~attnlib.config.DataConfig`),
-    ``cache_key``, ``describe`` (:func:`attnlib.corpus.describe_data`), ``histograms``
-    (``sentences`` and ``tokens``: :func:`attnlib.corpus.length_histogram` records) and
+    ``cache_key``, ``describe`` (:func:`attnlib.data.corpus.describe_data`), ``histograms``
+    (``sentences`` and ``tokens``: :func:`attnlib.data.corpus.length_histogram` records) and
     ``balance`` (share of each class per split).
     """
     lengths = length_table(data)

@@ -9,9 +9,9 @@ Every claim states
 * its ties: the documents on which the statistic cannot tell the two sides apart;
 * its source: the paper's own text, or summaries of it (paper-spec §4.1 vs §4.2).
 
-Intervals come from :class:`attnlib.stats.CrossedBootstrap`, which resamples training
+Intervals come from :class:`attnlib.analysis.stats.CrossedBootstrap`, which resamples training
 seeds and test documents as crossed factors. Multi-weight statistics count only flips
-before full erasure (:mod:`attnlib.bias_class`). Explained in the book chapter "Does the
+before full erasure (:mod:`attnlib.analysis.bias_class`). Explained in the book chapter "Does the
 paper hold?" (book/paper_claims.ipynb).
 """
 
@@ -24,8 +24,8 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from ..layer.results import validate
 from .bias_class import censored_first_flip, multi_outcomes
-from .results import validate
 from .stats import CrossedBootstrap, Reduce, mean_of_first
 
 Verdict = str  # "holds", "partly", "does not hold", "not testable"
@@ -237,7 +237,7 @@ def get_claim(claim_id: str) -> Claim:
     for claim in CLAIMS:
         if claim.id == claim_id:
             return claim
-    from .errors import UnknownNameError
+    from ..errors import UnknownNameError
     raise UnknownNameError("claim", claim_id, list_claims())
 
 
@@ -258,7 +258,7 @@ def evaluate_claims(results: pd.DataFrame, n_boot: int = 1000, seed: int = 0,
     effect, share of ties, documents used and left out, seeds and verdict.
 
     Seeds of a model share the test documents and are combined by a crossed bootstrap
-    (:class:`attnlib.stats.CrossedBootstrap`). Runs whose config hash is in
+    (:class:`attnlib.analysis.stats.CrossedBootstrap`). Runs whose config hash is in
     ``exclude_runs`` (models that did not learn their task) are left out.
     """
     return evaluate_claim_set(validate(results), CLAIMS, n_boot, seed, exclude_runs)
@@ -268,7 +268,7 @@ def evaluate_claim_set(df: pd.DataFrame, claims: Sequence[Claim], n_boot: int = 
                        seed: int = 0, exclude_runs: Iterable[str] = ()) -> pd.DataFrame:
     """:func:`evaluate_claims` for any per-document table with ``run``, ``dataset``,
     ``model``, ``model_seed`` and ``instance_id`` columns and claims that read it (the
-    follow-up tests' claims read the layer-test table, :mod:`attnlib.followup_claims`)."""
+    follow-up tests' claims read the layer-test table, :mod:`attnlib.analysis.followup_claims`)."""
     excluded = set(exclude_runs)
     if excluded:
         df = df[~df["run"].isin(excluded)]

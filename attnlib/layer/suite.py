@@ -21,11 +21,15 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from ._version import __version__
-from .atomic import check_output_file
-from .batching import collate, make_batches
-from .config import RunConfig
-from .corpus import select_subset
+from .._version import __version__
+from ..atomic import check_output_file
+from ..config import RunConfig
+from ..data.batching import collate, make_batches
+from ..data.corpus import select_subset
+from ..errors import DataError, ParameterError, check_seed, check_type
+from ..models.attribution import gradient_x_input, integrated_gradients
+from ..provenance import provenance
+from ..training.runs import TrainedRun
 from .divergence import js_divergence
 from .erasure import (
     LinearHead,
@@ -35,12 +39,8 @@ from .erasure import (
     predicted_class_gradient,
     prefix_erasure_logits,
 )
-from .errors import DataError, ParameterError, check_seed, check_type
-from .input_attribution import gradient_x_input, integrated_gradients
-from .provenance import provenance
 from .rankings import RankingContext, get_ranking, order_from_scores, uniform_hash
 from .results import SCHEMA, load_results, read_provenance, save_results, to_schema
-from .runs import TrainedRun
 
 Engine = Literal["vectorized", "reference"]
 DEFAULT_RANKINGS = ("attention", "reverse_attention", "random", "gradient", "grad_x_attention")
@@ -53,7 +53,7 @@ class SuiteConfig:
     """Which erasure tests to run.
 
     Attributes:
-        rankings: multi-weight rankings (see :func:`attnlib.rankings.list_rankings`).
+        rankings: multi-weight rankings (see :func:`attnlib.layer.rankings.list_rankings`).
         single_rankings: rankings whose top item the single-weight test erases.
         random_seeds: number of random orders per instance (seeds ``seed .. seed+N-1``).
         seed: base seed of random orders and of the single-weight test's random item.
@@ -275,7 +275,7 @@ def run_erasure_tests(
     ``df.attrs["n_single_item_excluded"]``.
 
     Returns:
-        A table in the :data:`attnlib.results.SCHEMA` layout.
+        A table in the :data:`attnlib.layer.results.SCHEMA` layout.
     """
     suite = suite or SuiteConfig()
     if engine not in ("vectorized", "reference"):

@@ -9,14 +9,14 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from ..config import SMALL_DEV
+from ..data import get_dataset
+from ..plan import describe_runs, planned_runs
 from . import summaries
 from .claims import claim_verdicts, encoder_effect, evaluate_claims
-from .config import SMALL_DEV
-from .data import get_dataset
-from .plan import describe_runs, planned_runs
 
 if TYPE_CHECKING:  # a type only: report stays free of the training pipeline
-    from .study import Study
+    from ..study import Study
 
 
 def _pct(x: float) -> str:
@@ -71,7 +71,7 @@ def coverage_note(study: Study) -> str:
 
 def weak_model_note(checks: pd.DataFrame) -> str:
     """One paragraph for every chapter that reports models: which runs did not clearly
-    learn their task (:func:`attnlib.baseline.model_checks`), or that all did."""
+    learn their task (:func:`attnlib.training.baseline.model_checks`), or that all did."""
     weak = checks[~checks["learned"]]
     if weak.empty:
         return (f"**Model check:** all {len(checks)} models of this build clearly beat their "
@@ -245,7 +245,7 @@ def _interpretation(verdicts: pd.DataFrame) -> str:
 def departures_table(described: list[dict[str, object]]) -> pd.DataFrame:
     """Every departure of this build's data and preprocessing from the paper's, with its
     reason and, where it can be measured, its size on this build's data. ``described``
-    holds :func:`attnlib.corpus.describe_data` of each dataset."""
+    holds :func:`attnlib.data.corpus.describe_data` of each dataset."""
     rows = []
     for d in described:
         spec = get_dataset(str(d["dataset"]))
@@ -263,7 +263,7 @@ def departures_table(described: list[dict[str, object]]) -> pd.DataFrame:
         if spec.lr_note:
             rows.append({"dataset": spec.id, "departure": f"learning rate {spec.paper_lr:g}",
                          "why": spec.lr_note, "measured": "see the training curves"})
-        n_dev = int(d.get("dev", 0) or 0)
+        n_dev = int(str(d.get("dev") or 0))
         if SMALL_DEV.applies(n_dev or None):
             rows.append({
                 "dataset": spec.id,
@@ -281,11 +281,16 @@ def followup_findings(layer: pd.DataFrame, inputs: pd.DataFrame, pairs: pd.DataF
                       weak: list[str], runs_without: list[str]) -> dict[str, str]:
     """The follow-up chapter's verdicts in sentences for the conclusions page:
     ``followup_verdicts`` (a bullet per claim with its overall verdict and cell counts,
-    by :data:`attnlib.claims.OVERALL_RULE`) and ``followup_coverage``."""
+    by :data:`attnlib.analysis.claims.OVERALL_RULE`) and ``followup_coverage``."""
     from .claims import claim_verdicts
-    from .followup_claims import (ERASER_CLAIMS, FOLLOWUP_CLAIMS, UNIFORM_CLAIMS,
-                                  evaluate_eraser_claims, evaluate_followup_claims,
-                                  evaluate_uniform_claims)
+    from .followup_claims import (
+        ERASER_CLAIMS,
+        FOLLOWUP_CLAIMS,
+        UNIFORM_CLAIMS,
+        evaluate_eraser_claims,
+        evaluate_followup_claims,
+        evaluate_uniform_claims,
+    )
 
     sets = [(layer, FOLLOWUP_CLAIMS, evaluate_followup_claims),
             (inputs, ERASER_CLAIMS, evaluate_eraser_claims),

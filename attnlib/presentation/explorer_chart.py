@@ -1,7 +1,7 @@
 """The kernel-free erasure explorer: an Altair (Vega-Lite) view that recomputes the class
 probabilities in the browser as the reader clicks items or moves the "erase the top k"
-slider. Rendering only: it draws a payload of :func:`attnlib.explorer.build_explorer_payload`
-and evaluates, in Vega expressions, the same formula as :func:`attnlib.erasure.erased_logits`.
+slider. Rendering only: it draws a payload of :func:`attnlib.presentation.explorer.build_explorer_payload`
+and evaluates, in Vega expressions, the same formula as :func:`attnlib.layer.erasure.erased_logits`.
 Explained in the book chapter "Explore a model" (book/explore.ipynb).
 """
 

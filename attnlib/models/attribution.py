@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import torch
 
-from .models.base import AttentionClassifier
+from .base import AttentionClassifier
 
 
 def token_input_scores(model: AttentionClassifier, tokens: torch.Tensor, pred: torch.Tensor,

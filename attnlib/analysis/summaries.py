@@ -8,8 +8,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..layer.results import validate
 from .bias_class import censored_first_flip, flips_before_full
-from .results import validate
 
 KEYS = ["dataset", "model"]
 
@@ -70,10 +70,10 @@ def flip_table_2x2(df: pd.DataFrame, dataset: str, model: str,
 
 def fraction_to_flip_summary(df: pd.DataFrame) -> pd.DataFrame:
     """Per dataset x model x ranking: how documents end under the multi-weight test
-    (shares of :data:`attnlib.bias_class.OUTCOMES`), and quartiles of the fraction of
+    (shares of :data:`attnlib.analysis.bias_class.OUTCOMES`), and quartiles of the fraction of
     items removed at the first flip over the flips *before full erasure* (a flip at
     k = n only says the decision differs from the bias class; see
-    :mod:`attnlib.bias_class`). ``median_with_full`` is the paper's median, which counts
+    :mod:`attnlib.analysis.bias_class`). ``median_with_full`` is the paper's median, which counts
     flips at k = n too. Random orders are pooled over their seeds."""
     multi = _multi(df)
     before = flips_before_full(multi)

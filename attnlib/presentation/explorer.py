@@ -15,13 +15,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from .batching import collate
-from .corpus import EncodedCorpus
-from .erasure import LinearHead, erased_logits, predicted_class_gradient
-from .errors import DataError
-from .rankings import order_from_scores
-from .runs import TrainedRun
-from .text import tokenize_documents
+from ..data.batching import collate
+from ..data.corpus import EncodedCorpus
+from ..data.text import tokenize_documents
+from ..errors import DataError
+from ..layer.erasure import LinearHead, erased_logits, predicted_class_gradient
+from ..layer.rankings import order_from_scores
+from ..training.runs import TrainedRun
 
 EXPLORER_RANKINGS = ("attention", "gradient", "grad_x_attention")
 
