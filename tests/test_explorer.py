@@ -113,3 +113,39 @@ def test_live_widget_shows_what_attnlib_computes(small_imdb_run, tmp_path):
     assert explorer.erased == {view.order("gradient")[0]}
     explorer._buttons[0].value = not explorer._buttons[0].value
     assert (0 in explorer.erased) == explorer._buttons[0].value
+
+
+def test_explorers_offer_the_follow_up_rankings(small_imdb_run):
+    """Leave-one-out comes from alpha, z and b (any payload); the input-level rankings
+    from the model, stored in payloads built since (older payloads offer the rest)."""
+    from attnlib.layer.erasure import leave_one_out_drop
+    from attnlib.models.attribution import gradient_x_input
+    from attnlib.presentation.explorer import EXPLORER_RANKINGS, INPUT_RANKINGS
+    from attnlib.presentation.explorer_chart import payload_rankings
+
+    run = small_imdb_run
+    payload = build_explorer_payload(run, n_docs=2)
+    doc = payload["documents"][0]
+    view = view_from_payload(payload, 0)
+    assert view.rankings == EXPLORER_RANKINGS + INPUT_RANKINGS
+    from attnlib.data.batching import collate
+
+    tokens = collate(run.data.test, np.array([doc["instance_id"]]), "flan").tokens
+    with torch.no_grad():
+        out = run.model(tokens)
+    head = LinearHead.from_model(run.model)
+    h, alpha = out.h.double(), out.alpha.double()
+    pred = head(h, alpha).argmax(-1)
+    np.testing.assert_allclose(view.scores("leave_one_out"), leave_one_out_drop(
+        head.item_logits(h), alpha, head.bias, pred)[0].numpy(), atol=1e-6)
+    np.testing.assert_allclose(view.scores("input_gradient"),
+                               gradient_x_input(run.model, tokens, pred)[0].numpy(), atol=1e-6)
+    assert payload_rankings(payload) == EXPLORER_RANKINGS + INPUT_RANKINGS
+    old = {**payload, "documents": [{k: v for k, v in d.items() if k != "input_scores"}
+                                    for d in payload["documents"]]}
+    assert payload_rankings(old) == EXPLORER_RANKINGS
+    spec = explorer_chart(old, "o").to_dict()
+    radio = [p for p in spec["params"] if p["name"] == "ranking_o"][0]
+    assert radio["bind"]["options"] == list(EXPLORER_RANKINGS)
+    with pytest.raises(Exception, match="unknown ranking"):
+        view_from_payload(old, 0).scores("integrated_gradients")

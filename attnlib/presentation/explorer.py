@@ -9,7 +9,7 @@ book chapter "Explore a model" (book/explore.ipynb).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -19,11 +19,15 @@ from ..data.batching import collate
 from ..data.corpus import EncodedCorpus
 from ..data.text import tokenize_documents
 from ..errors import DataError
-from ..layer.erasure import LinearHead, erased_logits, predicted_class_gradient
+from ..layer.erasure import (LinearHead, erased_logits, leave_one_out_drop,
+                             predicted_class_gradient)
 from ..layer.rankings import order_from_scores
+from ..models.attribution import gradient_x_input, integrated_gradients
 from ..training.runs import TrainedRun
 
-EXPLORER_RANKINGS = ("attention", "gradient", "grad_x_attention")
+EXPLORER_RANKINGS = ("attention", "gradient", "grad_x_attention", "leave_one_out")
+# rankings that need the model's input embeddings: in payloads built since they exist
+INPUT_RANKINGS = ("input_gradient", "integrated_gradients")
 
 
 @dataclass
@@ -34,6 +38,8 @@ class DocumentView:
         items: the items' text (sentences for HAN, tokens for FLAN).
         alpha: (n,) attention weights. item_logits: (n, C) z_i. bias: (C,).
         gradient: (n,) d p_pred / d alpha_i. classes: class names.
+        input_scores: (n,) per ranking of :data:`INPUT_RANKINGS`, when computed (the
+            model's input embeddings were at hand).
     """
 
     doc_id: str
@@ -44,20 +50,34 @@ class DocumentView:
     gradient: np.ndarray
     classes: tuple[str, ...]
     label: int | None
+    input_scores: dict[str, np.ndarray] = field(default_factory=dict)
 
     @property
     def n_items(self) -> int:
         return len(self.items)
 
+    @property
+    def rankings(self) -> tuple[str, ...]:
+        """The rankings this view can order its items by."""
+        return EXPLORER_RANKINGS + tuple(r for r in INPUT_RANKINGS if r in self.input_scores)
+
     def scores(self, ranking: str) -> np.ndarray:
-        """(n,) the ranking's scores: attention, gradient or grad_x_attention."""
+        """(n,) the ranking's scores (see :data:`EXPLORER_RANKINGS`, :data:`INPUT_RANKINGS`)."""
         if ranking == "attention":
             return self.alpha
         if ranking == "gradient":
             return self.gradient
         if ranking == "grad_x_attention":
             return self.alpha * self.gradient
-        raise DataError(f"unknown ranking {ranking!r}; use one of {EXPLORER_RANKINGS}")
+        if ranking == "leave_one_out":  # exact at the tested layer, from alpha, z and b
+            pred = torch.tensor([self.prediction])
+            return leave_one_out_drop(torch.as_tensor(self.item_logits)[None],
+                                      torch.as_tensor(self.alpha)[None],
+                                      torch.as_tensor(self.bias), pred)[0].numpy()
+        if ranking in self.input_scores:
+            return self.input_scores[ranking]
+        raise DataError(f"unknown ranking {ranking!r} for this document; use one of "
+                        f"{self.rankings}")
 
     def order(self, ranking: str) -> list[int]:
         scores = torch.as_tensor(self.scores(ranking))[None]
@@ -77,7 +97,7 @@ class DocumentView:
 
 
 def _view(run: TrainedRun, tokens: torch.Tensor, items: list[str], doc_id: str,
-          label: int | None) -> DocumentView:
+          label: int | None, with_inputs: bool = True) -> DocumentView:
     model = run.model
     with torch.no_grad():
         out = model(tokens.to(model.device))
@@ -86,10 +106,16 @@ def _view(run: TrainedRun, tokens: torch.Tensor, items: list[str], doc_id: str,
     pred = head(h, alpha).argmax(-1)
     grad = predicted_class_gradient(head, h, alpha, pred)
     n = len(items)
+    device_tokens = tokens.to(model.device)
+    input_scores = {} if not with_inputs else {
+        "input_gradient": gradient_x_input(model, device_tokens, pred)[0, :n].cpu().numpy(),
+        "integrated_gradients": integrated_gradients(model, device_tokens, pred)[0, :n]
+        .cpu().numpy()}
     return DocumentView(
         doc_id=doc_id, items=items, alpha=alpha[0, :n].cpu().numpy(),
         item_logits=head.item_logits(h)[0, :n].cpu().numpy(), bias=head.bias.cpu().numpy(),
-        gradient=grad[0, :n].cpu().numpy(), classes=run.data.spec.classes, label=label)
+        gradient=grad[0, :n].cpu().numpy(), classes=run.data.spec.classes, label=label,
+        input_scores=input_scores)
 
 
 def _items(arch: str, sentences: list[list[str]]) -> list[str]:
@@ -98,15 +124,17 @@ def _items(arch: str, sentences: list[list[str]]) -> list[str]:
     return [t for s in sentences for t in s]
 
 
-def document_view(run: TrainedRun, instance_id: int) -> DocumentView:
-    """The test document ``instance_id`` (index in the run's test corpus)."""
+def document_view(run: TrainedRun, instance_id: int, with_inputs: bool = True
+                  ) -> DocumentView:
+    """The test document ``instance_id`` (index in the run's test corpus); with the
+    input-level rankings' scores unless ``with_inputs`` is false (16 more model passes)."""
     corpus = run.data.test
     if not 0 <= instance_id < len(corpus):
         raise DataError(f"instance_id must be in 0..{len(corpus) - 1}, got {instance_id}")
     arch = run.config.model.arch
     batch = collate(corpus, np.array([instance_id]), arch)
     return _view(run, batch.tokens, _items(arch, corpus.display_tokens(instance_id)),
-                 corpus.doc_ids[instance_id], int(corpus.labels[instance_id]))
+                 corpus.doc_ids[instance_id], int(corpus.labels[instance_id]), with_inputs)
 
 
 def document_view_from_text(run: TrainedRun, text: str) -> DocumentView:
@@ -133,7 +161,7 @@ def pick_documents(run: TrainedRun, n_docs: int = 6, seed: int = 0) -> list[int]
         candidates = np.flatnonzero(sizes > 1)
     rng = np.random.default_rng(seed)
     candidates = rng.permutation(candidates)[: 20 * n_docs]
-    views = {int(i): document_view(run, int(i)) for i in candidates}
+    views = {int(i): document_view(run, int(i), with_inputs=False) for i in candidates}
     right = [i for i, v in views.items() if v.prediction == v.label]
     wrong = [i for i, v in views.items() if v.prediction != v.label]
     n_wrong = min(len(wrong), max(1, n_docs // 3))
@@ -149,7 +177,7 @@ def build_explorer_payload(run: TrainedRun, n_docs: int = 6, seed: int = 0) -> d
     for instance in pick_documents(run, n_docs, seed):
         view = document_view(run, instance)
         prefix = {}
-        for ranking in EXPLORER_RANKINGS:
+        for ranking in view.rankings:
             order = view.order(ranking)
             prefix[ranking] = [view.probabilities(order[:k]).tolist()
                                for k in range(view.n_items + 1)]
@@ -157,6 +185,7 @@ def build_explorer_payload(run: TrainedRun, n_docs: int = 6, seed: int = 0) -> d
             "instance_id": instance, "doc_id": view.doc_id, "label": view.label,
             "pred": view.prediction, "items": view.items, "alpha": view.alpha.tolist(),
             "item_logits": view.item_logits.tolist(), "gradient": view.gradient.tolist(),
+            "input_scores": {r: v.tolist() for r, v in view.input_scores.items()},
             "probabilities": view.probabilities().tolist(), "prefix_probabilities": prefix,
         })
     return {"run": run.config.hash, "label": run.config.label,
@@ -170,4 +199,5 @@ def view_from_payload(payload: dict[str, Any], index: int) -> DocumentView:
     doc = payload["documents"][index]
     return DocumentView(doc["doc_id"], doc["items"], np.asarray(doc["alpha"]),
                         np.asarray(doc["item_logits"]), np.asarray(payload["bias"]),
-                        np.asarray(doc["gradient"]), tuple(payload["classes"]), doc["label"])
+                        np.asarray(doc["gradient"]), tuple(payload["classes"]), doc["label"],
+                        {r: np.asarray(v) for r, v in doc.get("input_scores", {}).items()})

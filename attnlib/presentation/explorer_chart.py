@@ -15,14 +15,22 @@ import altair as alt
 import numpy as np
 import pandas as pd
 
-from .explorer import EXPLORER_RANKINGS, view_from_payload
+from .explorer import EXPLORER_RANKINGS, INPUT_RANKINGS, view_from_payload
 
 CHAR_PX, GAP_PX, WIDTH_PX, LINE_PX = 6.6, 8.0, 560.0, 20.0
 HAN_CHARS = 80
-RANK_FIELDS = {r: f"rank_{r}" for r in EXPLORER_RANKINGS}
-SCORE_FIELDS = {r: f"score_{r}" for r in EXPLORER_RANKINGS}
+RANK_FIELDS = {r: f"rank_{r}" for r in EXPLORER_RANKINGS + INPUT_RANKINGS}
+SCORE_FIELDS = {r: f"score_{r}" for r in EXPLORER_RANKINGS + INPUT_RANKINGS}
 LABELS = {"attention": "attention", "gradient": "gradient",
-          "grad_x_attention": "gradient × attention"}
+          "grad_x_attention": "gradient × attention", "leave_one_out": "leave-one-out",
+          "input_gradient": "input gradient", "integrated_gradients": "integrated gradients"}
+
+
+def payload_rankings(payload: dict[str, Any]) -> tuple[str, ...]:
+    """The rankings every document of ``payload`` has scores for."""
+    views = [view_from_payload(payload, d) for d in range(len(payload["documents"]))]
+    return tuple(r for r in EXPLORER_RANKINGS + INPUT_RANKINGS
+                 if all(r in v.rankings for v in views))
 
 
 def _sig(value: float) -> float:
@@ -52,23 +60,24 @@ def explorer_tables(payload: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame
     """(items, contributions): one row per item with its layout, ranks and normalised
     scores; one row per item x class with alpha_i, z_ic, b_c and the original output."""
     item_rows, z_rows = [], []
+    rankings = payload_rankings(payload)
     for d, doc in enumerate(payload["documents"]):
         view = view_from_payload(payload, d)
-        ranks = {r: np.argsort(view.order(r)) for r in EXPLORER_RANKINGS}
+        ranks = {r: np.argsort(view.order(r)) for r in rankings}
         scores = {}
-        for r in EXPLORER_RANKINGS:
+        for r in rankings:
             s = view.scores(r)
             scale = float(np.max(np.abs(s))) or 1.0
             scores[r] = s / scale
         base = view.probabilities()
         for i, (x, y, width, text) in enumerate(_layout(view.items, payload["arch"])):
             common = {"doc": d, "item": i, **{RANK_FIELDS[r]: int(ranks[r][i])
-                                              for r in EXPLORER_RANKINGS}}
+                                              for r in rankings}}
             item_rows.append({**common, "x": round(x, 1), "x2": round(x + width - 3, 1), "y": y,
                               "text": text, "full_text": view.items[i],
                               "alpha": _sig(view.alpha[i]),
                               **{SCORE_FIELDS[r]: round(float(scores[r][i]), 4)
-                                 for r in EXPLORER_RANKINGS}})
+                                 for r in rankings}})
             for c, name in enumerate(payload["classes"]):
                 z_rows.append({**common, "class_index": c, "class": name,
                                "alpha": _sig(view.alpha[i]),
@@ -78,14 +87,9 @@ def explorer_tables(payload: dict[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame
     return pd.DataFrame(item_rows), pd.DataFrame(z_rows)
 
 
-def _rank_expr() -> str:
-    parts = [f"ranking == '{r}' ? datum.{RANK_FIELDS[r]}" for r in EXPLORER_RANKINGS[:-1]]
-    return " : ".join(parts) + f" : datum.{RANK_FIELDS[EXPLORER_RANKINGS[-1]]}"
-
-
-def _score_expr() -> str:
-    parts = [f"ranking == '{r}' ? datum.{SCORE_FIELDS[r]}" for r in EXPLORER_RANKINGS[:-1]]
-    return " : ".join(parts) + f" : datum.{SCORE_FIELDS[EXPLORER_RANKINGS[-1]]}"
+def _pick_expr(fields: dict[str, str], rankings: tuple[str, ...]) -> str:
+    parts = [f"ranking == '{r}' ? datum.{fields[r]}" for r in rankings[:-1]]
+    return " : ".join(parts + [f"datum.{fields[rankings[-1]]}"])
 
 
 def explorer_chart(payload: dict[str, Any], key: str) -> alt.VConcatChart:
@@ -98,16 +102,16 @@ def explorer_chart(payload: dict[str, Any], key: str) -> alt.VConcatChart:
         options=list(range(len(docs))), name="Document ",
         labels=[f"{i + 1}. {d['doc_id']} (gold: {classes[d['label']]}, "
                 f"{len(d['items'])} items)" for i, d in enumerate(docs)]))
+    rankings = payload_rankings(payload)
     ranking = alt.param(name="ranking_" + key, value="attention", bind=alt.binding_radio(
-        options=list(EXPLORER_RANKINGS), labels=[LABELS[r] for r in EXPLORER_RANKINGS],
-        name="Ranking "))
+        options=list(rankings), labels=[LABELS[r] for r in rankings], name="Ranking "))
     k = alt.param(name=f"k_{key}", value=0, bind=alt.binding_range(
         min=0, max=max(len(d["items"]) for d in docs), step=1, name="Erase the top k "))
     pick = alt.selection_point(name=f"pick_{key}", fields=["doc", "item"], toggle="true",
                                on="click", clear="dblclick", empty=False)
     sub = {"ranking": f"ranking_{key}", "k": f"k_{key}"}
-    rank = _rank_expr().replace("ranking ==", f"{sub['ranking']} ==")
-    score = _score_expr().replace("ranking ==", f"{sub['ranking']} ==")
+    rank = _pick_expr(RANK_FIELDS, rankings).replace("ranking ==", f"{sub['ranking']} ==")
+    score = _pick_expr(SCORE_FIELDS, rankings).replace("ranking ==", f"{sub['ranking']} ==")
     erased = f"(({rank}) < {sub['k']}) != vlSelectionTest('pick_{key}_store', datum)"
 
     base = alt.Chart(items).transform_filter(f"datum.doc == doc_{key}").transform_calculate(

@@ -25,7 +25,9 @@ if TYPE_CHECKING:  # a type only: the presentation layer does not import the pip
     from ..study import RunRecord
 
 RANKING_NAMES = {"attention": "Attention", "gradient": "Gradient",
-                 "grad_x_attention": "Gradient × attention"}
+                 "grad_x_attention": "Gradient × attention", "leave_one_out": "Leave-one-out",
+                 "input_gradient": "Input gradient",
+                 "integrated_gradients": "Integrated gradients"}
 
 
 class ErasureExplorer:
@@ -106,6 +108,10 @@ class ErasureExplorer:
         self.base_probabilities = view.probabilities()
         self.erased: set[int] = set()
         self._syncing = True
+        # the rankings this document has scores for (input-level ones need the model)
+        current = self.ranking_picker.value
+        self.ranking_picker.options = [(RANKING_NAMES[r], r) for r in view.rankings]
+        self.ranking_picker.value = current if current in view.rankings else "attention"
         self.k_slider.max = view.n_items
         self.k_slider.value = 0
         self._syncing = False
