@@ -19,8 +19,7 @@ from ..data.batching import collate
 from ..data.corpus import EncodedCorpus
 from ..data.text import tokenize_documents
 from ..errors import DataError
-from ..layer.erasure import (LinearHead, erased_logits, leave_one_out_drop,
-                             predicted_class_gradient)
+from ..layer.erasure import LinearHead, erased_logits, leave_one_out_drop, predicted_class_gradient
 from ..layer.rankings import order_from_scores
 from ..models.attribution import gradient_x_input, integrated_gradients
 from ..training.runs import TrainedRun
