@@ -169,7 +169,7 @@ def publish_followup_tests(profile: str, dest: Path, source: Path | None = None,
     for entry in read_manifest(dest):
         cache = (source / entry["dataset"] / entry["model"]
                  / f"{profile}-seed{entry['seed']}-{entry['hash']}")
-        if (cache / "model.pt").exists():
+        if (cache / "model.pt").exists() and (cache / "metrics.json").exists():  # finished
             run = load_run(cache, device="cpu")
             if not _same_weights(read_json(dest / entry["path"] / "metrics.json"), run.metrics):
                 print(f"skipping {cache}: its weights differ from the published run's")
@@ -213,7 +213,8 @@ def _publish_seed_variance(profile: str, dest: Path, source: Path) -> None:
     for (dataset, model), entries in cells.items():
         dirs = [source / dataset / model / f"{profile}-seed{e['seed']}-{e['hash']}"
                 for e in entries]
-        if len(dirs) < 2 or not all((d / "model.pt").exists() for d in dirs):
+        if len(dirs) < 2 or not all((d / "model.pt").exists() and (d / "metrics.json").exists()
+                                    for d in dirs):
             continue
         cached = source / dataset / model / f"{SEED_VARIANCE_FILE[:-8]}-{profile}.parquet"
         ensure_seed_variance([load_run(d, device="cpu") for d in dirs], cached,
