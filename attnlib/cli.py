@@ -210,7 +210,7 @@ def _cmd_grid(args: argparse.Namespace) -> None:
             metrics = ensure_trained(config, device=args.device, progress=not args.quiet).metrics
         else:
             record = ensure_run(config, device=args.device, progress=not args.quiet)
-            if record.has_model:  # the follow-up tests, once per weights
+            if record.has_model and config.model.attention == "learned":  # follow-ups
                 record.layer_tests(progress=not args.quiet)
                 record.input_tests(progress=not args.quiet)
             metrics = record.metrics

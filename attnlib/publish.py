@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
+
+import pandas as pd
 
 from . import paths
 from .atomic import read_json, write_json
@@ -50,8 +53,7 @@ def _finished_runs(profile: str, root: Path, configs: list[RunConfig] | None = N
             if config.hash not in wanted:
                 continue
         elif config != make_run_config(profile, config.data.dataset, config.model.arch,
-                                       config.model.encoder, config.train.seed,
-                                       attention=config.model.attention):
+                                       config.model.encoder, config.train.seed):
             print(f"skipping {directory}: not the current {profile} configuration")
             continue
         key = suite_key(config, SuiteConfig())
@@ -187,7 +189,43 @@ def publish_followup_tests(profile: str, dest: Path, source: Path | None = None,
         done += all((dest / entry["path"] / n).exists()
                     for n in (LAYER_TESTS_FILE, INPUT_TESTS_FILE))
     _publish_seed_variance(profile, dest, source)
+    _publish_uniform_twins(profile, dest, source)
     return done
+
+
+UNIFORM_TWINS_FILE = "uniform_twins.parquet"
+UNIFORM_TWINS_VERSION = "1"
+UNIFORM_TWINS_COLUMNS: dict[str, str] = {
+    "run": "string", "twin": "string", "dataset": "string", "model": "string",
+    "model_seed": "Int64", "instance_id": "Int64", "learned_correct": "Float64",
+    "uniform_correct": "Float64"}
+
+
+def _publish_uniform_twins(profile: str, dest: Path, source: Path) -> None:
+    """Each published dataset x model whose runs have uniform-attention twins finished in
+    the run cache gets ``uniform_twins.parquet``: per test document, whether the run and
+    its twin got it right (the twins themselves are not published: the comparison is all
+    the book reads of them)."""
+    from .analysis.followup_claims import accuracy_pairs
+    from .layer.followup_results import save_table
+
+    cells: dict[tuple[str, str], list[pd.DataFrame]] = {}
+    for entry in learned_entries(read_manifest(dest)):
+        config = RunConfig.from_dict({k: v for k, v in read_json(
+            dest / entry["path"] / "config.json").items() if k != "hash"})
+        twin = replace(config, model=replace(config.model, attention="uniform"))
+        twin_dir = source / config.data.dataset / twin.model.name / \
+            f"{profile}-seed{config.train.seed}-{twin.hash}"
+        if not (twin_dir / "metrics.json").exists() or not (twin_dir / "erasure.parquet").exists():
+            continue
+        pairs = accuracy_pairs(load_results(dest / entry["path"] / "erasure.parquet"),
+                               load_results(twin_dir / "erasure.parquet"))
+        cells.setdefault((entry["dataset"], entry["model"]), []).append(
+            pairs.assign(twin=twin.hash))
+    for (dataset, model), frames in cells.items():
+        table = pd.concat(frames, ignore_index=True)
+        save_table(table, dest / dataset / model / UNIFORM_TWINS_FILE, UNIFORM_TWINS_COLUMNS,
+                   UNIFORM_TWINS_VERSION, {"runs": sorted(set(table["run"]))})
 
 
 def _same_weights(published: dict[str, Any], cached: dict[str, Any]) -> bool:

@@ -61,7 +61,8 @@ from .layer.suite import SuiteConfig, ensure_erasure_results, suite_key
 from .paths import published_root
 from .plan import PLANS, RunKey, missing_runs
 from .presentation.explorer import build_explorer_payload
-from .publish import learned_entries, read_manifest, run_keys
+from .publish import (UNIFORM_TWINS_COLUMNS, UNIFORM_TWINS_FILE, UNIFORM_TWINS_VERSION,
+                      learned_entries, read_manifest, run_keys)
 from .training.baseline import ensure_baseline, model_checks, read_published_baselines
 from .training.pipeline import ensure_trained, run_dir_for
 from .training.runs import TrainedRun, load_run
@@ -455,22 +456,29 @@ class StudyRecords:
                       ) -> tuple[pd.DataFrame, list[str]]:
         """Each run beside its twin trained with uniform attention (same data, seed and
         hyperparameters; Wiegreffe & Pinter §3.1): per test document, whether each got it
-        right (:func:`attnlib.analysis.followup_claims.accuracy_pairs`). Twins are read when
-        published or in the run cache, trained only if ``train``; the runs left without a
-        twin are listed."""
+        right (:func:`attnlib.analysis.followup_claims.accuracy_pairs`). Twins come from the
+        run cache (trained there if ``train``) or from the published cell's
+        ``uniform_twins.parquet``; the runs left without a twin are listed."""
         from .analysis.followup_claims import accuracy_pairs
 
         frames, missing = [], []
+        root = published_root(self.study.profile)
         for r in self.runs:
             twin = replace(r.config, model=replace(r.config.model, attention="uniform"))
-            published = published_dir_for(twin)
-            available = ((published is not None and (published / METRICS_FILE).exists())
-                         or (run_dir_for(twin) / RESULTS_FILE).exists())
-            if not (available or train):
-                missing.append(r.config.label)
+            cached = run_dir_for(twin)
+            if train or ((cached / RESULTS_FILE).exists() and (cached / METRICS_FILE).exists()):
+                record = ensure_run(twin, self.study.suite, self.study.device, progress)
+                frames.append(accuracy_pairs(r.results, record.results))
                 continue
-            record = ensure_run(twin, self.study.suite, self.study.device, progress)
-            frames.append(accuracy_pairs(r.results, record.results))
+            path = None if root is None else (root / r.config.data.dataset
+                                              / r.config.model.name / UNIFORM_TWINS_FILE)
+            published = (load_table(path, UNIFORM_TWINS_COLUMNS, UNIFORM_TWINS_VERSION)
+                         if path is not None and path.exists() else None)
+            rows = None if published is None else published[published["run"] == r.config.hash]
+            if rows is None or rows.empty:
+                missing.append(r.config.label)
+            else:
+                frames.append(rows.drop(columns="twin").reset_index(drop=True))
         table = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
             columns=["run", "dataset", "model", "model_seed", "instance_id",
                      "learned_correct", "uniform_correct"])

@@ -45,6 +45,7 @@ def test_published_runs_rebuild_the_study_without_training(tmp_path, monkeypatch
     assert "FLANnoenc" in (dest / "README.md").read_text()
     assert read_manifest(dest) == runs
     # the follow-up tests travel with a published run whose checkpoint is at hand
+    pairs, _ = trained.uniform_twins(train=True)  # its uniform-attention twin, in the cache
     assert publish_followup_tests("smoke", dest, source=tmp_path / "runs", progress=False) == 1
     layer, inputs = trained.runs[0].layer_tests(), trained.runs[0].input_tests()
     # a retrained run (same dataset, model and seed, new hash) replaces the one published
@@ -65,6 +66,11 @@ def test_published_runs_rebuild_the_study_without_training(tmp_path, monkeypatch
     assert len(again.results()) == len(trained.results())
     pd.testing.assert_frame_equal(again.runs[0].layer_tests(), layer)
     pd.testing.assert_frame_equal(again.runs[0].input_tests(), inputs)
+    # the twin is not published as a run, only the per-document comparison
+    assert not [e for e in read_manifest(dest) if "uniform" in e["model"]]
+    published_pairs, without = again.uniform_twins()
+    assert without == [] and len(published_pairs) == len(pairs) > 0
+    assert published_pairs["uniform_correct"].tolist() == pairs["uniform_correct"].tolist()
     with pytest.raises(Exception, match="forbids training"):
         load_study(make_study("smoke", **{**TINY, "encoders": ["conv"]}), progress=False)
 
