@@ -39,9 +39,12 @@ def write_atomic(path: str | os.PathLike[str], writer: Callable[[Path], Any]) ->
         writer(tmp)
 
 
-def write_json(path: str | os.PathLike[str], obj: Any) -> None:
+def write_json(path: str | os.PathLike[str], obj: Any, compact: bool = False) -> None:
+    """Write ``obj`` atomically; ``compact``: no indentation (large payloads)."""
+    text = (json.dumps(obj, separators=(",", ":"), sort_keys=True, default=str) if compact
+            else json.dumps(obj, indent=2, sort_keys=True, default=str))
     with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n")
+        tmp.write_text(text + "\n")
 
 
 def read_json(path: str | os.PathLike[str]) -> Any:

@@ -25,6 +25,7 @@ from .layer.followup_results import LAYER_TESTS_FILE
 from .layer.results import load_results, read_provenance, save_results
 from .layer.suite import SuiteConfig, suite_key
 from .plan import PLANS, RunKey, missing_runs, planned_runs, run_label
+from .presentation.explorer import round_floats
 
 PUBLISHED_FILES = ("config.json", "metrics.json", "history.json", "erasure.parquet",
                    "explorer.json")
@@ -122,6 +123,8 @@ def publish_runs(profile: str, dest: Path, source: Path | None = None,
                 prov = {k: v for k, v in frame.attrs["provenance"].items()
                         if k != "schema_version"}
                 save_results(frame, tmp / name, prov)
+            elif name == "explorer.json":  # compact: 8 significant digits, no indentation
+                write_json(tmp / name, round_floats(read_json(directory / name)), compact=True)
             else:
                 shutil.copy2(directory / name, tmp / name)
         for name in FOLLOWUP_FILES:  # optional: the follow-up tests, when computed

@@ -61,8 +61,14 @@ from .layer.suite import SuiteConfig, ensure_erasure_results, suite_key
 from .paths import published_root
 from .plan import PLANS, RunKey, missing_runs
 from .presentation.explorer import build_explorer_payload
-from .publish import (UNIFORM_TWINS_COLUMNS, UNIFORM_TWINS_FILE, UNIFORM_TWINS_VERSION,
-                      learned_entries, read_manifest, run_keys)
+from .publish import (
+    UNIFORM_TWINS_COLUMNS,
+    UNIFORM_TWINS_FILE,
+    UNIFORM_TWINS_VERSION,
+    learned_entries,
+    read_manifest,
+    run_keys,
+)
 from .training.baseline import ensure_baseline, model_checks, read_published_baselines
 from .training.pipeline import ensure_trained, run_dir_for
 from .training.runs import TrainedRun, load_run
@@ -373,7 +379,7 @@ def ensure_run(config: RunConfig, suite: SuiteConfig | None = None, device: str 
     run = ensure_trained(config, device=device, progress=progress)
     if not _complete(directory, key, config):
         ensure_erasure_results(run, directory / RESULTS_FILE, suite, progress=progress)
-        write_json(directory / EXPLORER_FILE, build_explorer_payload(run))
+        write_json(directory / EXPLORER_FILE, build_explorer_payload(run), compact=True)
         _say(f"{config.label}: test accuracy {run.metrics['test_accuracy']:.3f}, trained and "
              f"tested in {time.monotonic() - started:.0f} s")
     return _record(config, directory, "trained here")

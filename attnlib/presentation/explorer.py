@@ -27,6 +27,7 @@ from ..training.runs import TrainedRun
 EXPLORER_RANKINGS = ("attention", "gradient", "grad_x_attention", "leave_one_out")
 # rankings that need the model's input embeddings: in payloads built since they exist
 INPUT_RANKINGS = ("input_gradient", "integrated_gradients")
+PAYLOAD_DIGITS = 8
 
 
 @dataclass
@@ -168,10 +169,22 @@ def pick_documents(run: TrainedRun, n_docs: int = 6, seed: int = 0) -> list[int]
     return sorted(chosen)[:n_docs]
 
 
+def round_floats(obj: Any, digits: int = PAYLOAD_DIGITS) -> Any:
+    """``obj`` with every float rounded to ``digits`` significant digits (lists and
+    dicts walked): far below the 1e-4 the explorers show, and a third of the bytes."""
+    if isinstance(obj, float):
+        return float(f"{obj:.{digits}g}")
+    if isinstance(obj, list):
+        return [round_floats(v, digits) for v in obj]
+    if isinstance(obj, dict):
+        return {k: round_floats(v, digits) for k, v in obj.items()}
+    return obj
+
+
 def build_explorer_payload(run: TrainedRun, n_docs: int = 6, seed: int = 0) -> dict[str, Any]:
     """JSON-able data for the kernel-free explorer: per document the items, alpha, z_i,
     b, ranking scores, and (for checking) the probabilities after erasing the top k items
-    of each ranking, for every k."""
+    of each ranking, for every k; floats to :data:`PAYLOAD_DIGITS` significant digits."""
     docs = []
     for instance in pick_documents(run, n_docs, seed):
         view = document_view(run, instance)
@@ -187,10 +200,11 @@ def build_explorer_payload(run: TrainedRun, n_docs: int = 6, seed: int = 0) -> d
             "input_scores": {r: v.tolist() for r, v in view.input_scores.items()},
             "probabilities": view.probabilities().tolist(), "prefix_probabilities": prefix,
         })
-    return {"run": run.config.hash, "label": run.config.label,
-            "dataset": run.config.data.dataset, "model": run.config.model.name,
-            "arch": run.config.model.arch, "classes": list(run.data.spec.classes),
-            "bias": LinearHead.from_model(run.model).bias.tolist(), "documents": docs}
+    return round_floats({"run": run.config.hash, "label": run.config.label,
+                         "dataset": run.config.data.dataset, "model": run.config.model.name,
+                         "arch": run.config.model.arch, "classes": list(run.data.spec.classes),
+                         "bias": LinearHead.from_model(run.model).bias.tolist(),
+                         "documents": docs})
 
 
 def view_from_payload(payload: dict[str, Any], index: int) -> DocumentView:
