@@ -24,7 +24,7 @@ help:
 	@echo "make test                         unit, notebook, book-build and browser tests"
 	@echo "make test-fast                    unit tests only"
 	@echo "make bench                        erasure and training-speed benchmarks (benchmarks/)"
-	@echo "make grid                         train, test and publish the paper grid (hours on a CPU)"
+	@echo "make grid                         train, test and publish the paper grid on Ray (hours on a CPU)"
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -52,10 +52,11 @@ bench: $(VENV)/.installed
 	$(PY) benchmarks/erasure.py $(BENCH_ARGS)
 	$(PY) benchmarks/training_speed.py
 	$(PY) benchmarks/followup_tests.py
+	$(PY) benchmarks/grid.py
 
 grid: $(VENV)/.installed
 	$(PY) -m attnlib grid --plan paper
-	$(PY) -m attnlib publish --profile paper
+	$(PY) -m attnlib publish --profile paper --followup-tests
 
 clean:
 	rm -rf _build _vendor

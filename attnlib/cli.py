@@ -100,6 +100,16 @@ def build_parser() -> argparse.ArgumentParser:
     grid.add_argument("--archs", nargs="+", default=list(ARCHS), choices=ARCHS)
     grid.add_argument("--encoders", nargs="+", default=list(ENCODERS), choices=ENCODERS)
     grid.add_argument("--seeds", nargs="+", type=_seed, default=[0])
+    grid.add_argument("--engine", default="ray", choices=["ray", "local"],
+                      help="ray (default): a local Ray instance on every core, or the cluster "
+                           "at --address; local: one run after the other in this process")
+    grid.add_argument("--address", default=None,
+                      help="a Ray cluster to join ('auto', or host:port; default: "
+                           "$RAY_ADDRESS, else a local instance)")
+    grid.add_argument("--cpus-per-run", type=float, default=1.0,
+                      help="CPUs Ray reserves per run (default 1)")
+    grid.add_argument("--gpus-per-run", type=float, default=0.0,
+                      help="GPUs Ray reserves per run, fractions allowed (e.g. 0.25)")
     grid.add_argument("--attention", default="learned", choices=ATTENTIONS,
                       help="uniform: the same runs with attention fixed to equal weights "
                            "(Wiegreffe & Pinter's baseline)")
@@ -190,10 +200,8 @@ def _cmd_test(args: argparse.Namespace) -> None:
 
 
 def _cmd_grid(args: argparse.Namespace) -> None:
-    from .study import ensure_run
-    from .training.pipeline import ensure_trained, run_dir_for
+    from .grid import GridOptions, run_grid
 
-    _set_threads(args.threads)
     if args.plan is not None:
         runs = planned_runs(args.plan)
         profile = args.plan
@@ -201,21 +209,18 @@ def _cmd_grid(args: argparse.Namespace) -> None:
         runs = [(d, a, e, s) for d in args.datasets for s in args.seeds for a in args.archs
                 for e in args.encoders]
         profile = args.profile
-    for dataset, arch, encoder, seed in runs:
-        config = make_run_config(profile, dataset, arch, encoder, seed,
-                                 max_train_docs=args.max_train_docs,
-                                 max_test_docs=args.max_test_docs, epochs=args.epochs,
-                                 attention=args.attention)
-        if args.no_tests:
-            metrics = ensure_trained(config, device=args.device, progress=not args.quiet).metrics
-        else:
-            record = ensure_run(config, device=args.device, progress=not args.quiet)
-            if record.has_model and config.model.attention == "learned":  # follow-ups
-                record.layer_tests(progress=not args.quiet)
-                record.input_tests(progress=not args.quiet)
-            metrics = record.metrics
-        print(f"{config.label}: test accuracy {metrics['test_accuracy']:.4f} "
-              f"({run_dir_for(config)})", flush=True)
+    configs = [make_run_config(profile, dataset, arch, encoder, seed,
+                               max_train_docs=args.max_train_docs,
+                               max_test_docs=args.max_test_docs, epochs=args.epochs,
+                               attention=args.attention)
+               for dataset, arch, encoder, seed in runs]
+    options = GridOptions(with_tests=not args.no_tests, device=args.device,
+                          threads=args.threads or max(1, int(args.cpus_per_run)),
+                          cpus_per_run=args.cpus_per_run,
+                          gpus_per_run=args.gpus_per_run, progress=not args.quiet)
+    done = run_grid(configs, options, engine=args.engine, address=args.address)
+    for metrics in done:
+        print(f"{metrics['run']}: test accuracy {metrics['test_accuracy']:.4f}", flush=True)
 
 
 def _cmd_publish(args: argparse.Namespace) -> None:

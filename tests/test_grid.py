@@ -1,0 +1,90 @@
+"""The grid through Ray (a local instance on this machine): the same results as runs done
+one after the other, a killed task retried and resumed, cached runs skipped, and a failing
+run reported by name without losing the others."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from attnlib import paths
+from attnlib.config import make_run_config
+from attnlib.errors import AttnlibError
+from attnlib.grid import FAULT_ENV, GridOptions, run_grid
+from attnlib.layer.results import load_results
+from attnlib.training.pipeline import run_dir_for
+
+from .conftest import requires_imdb
+
+pytest.importorskip("ray")
+pytestmark = [requires_imdb, pytest.mark.timeout(900)]
+TINY = dict(max_train_docs=200, max_test_docs=40, epochs=1)
+OPTIONS = GridOptions(device="cpu", progress=False, keep_checkpoints=False)
+
+
+def _configs():
+    return [make_run_config("smoke", "imdb", arch, encoder, 0, **TINY)
+            for arch in ("flan", "han") for encoder in ("noenc", "rnn")]
+
+
+def _strip(metrics: dict) -> dict:
+    return {k: v for k, v in metrics.items() if k not in ("train_seconds", "provenance",
+                                                          "checksums")}
+
+
+def test_a_ray_grid_equals_the_same_runs_one_after_the_other(tmp_path, monkeypatch):
+    configs = _configs()
+    monkeypatch.setenv(paths.RUNS_ENV, str(tmp_path / "local"))
+    run_grid(configs, OPTIONS, engine="local")
+    local = {c.label: (json.loads((run_dir_for(c) / "metrics.json").read_text()),
+                       load_results(run_dir_for(c) / "erasure.parquet")) for c in configs}
+
+    monkeypatch.setenv(paths.RUNS_ENV, str(tmp_path / "ray"))
+    done = run_grid(configs, OPTIONS, engine="ray")
+    assert sorted(m["run"] for m in done) == sorted(c.label for c in configs)
+    for c in configs:
+        metrics = json.loads((run_dir_for(c) / "metrics.json").read_text())
+        assert _strip(metrics) == _strip(local[c.label][0]), c.label
+        pd.testing.assert_frame_equal(load_results(run_dir_for(c) / "erasure.parquet"),
+                                      local[c.label][1], check_like=True)
+        assert (run_dir_for(c) / "layer_tests.parquet").exists()
+
+    # a second grid finds everything in the cache and does nothing
+    stamps = {c.label: (run_dir_for(c) / "metrics.json").stat().st_mtime_ns for c in configs}
+    assert run_grid(configs, OPTIONS, engine="ray") == []
+    assert stamps == {c.label: (run_dir_for(c) / "metrics.json").stat().st_mtime_ns
+                      for c in configs}
+
+
+def test_a_killed_task_is_retried_and_resumes(tmp_path, monkeypatch):
+    config = make_run_config("smoke", "imdb", "flan", "rnn", 0, **{**TINY, "epochs": 2})
+    monkeypatch.setenv(paths.RUNS_ENV, str(tmp_path / "reference"))
+    run_grid([config], GridOptions(device="cpu", progress=False, with_tests=False),
+             engine="local")
+    reference = json.loads((run_dir_for(config) / "metrics.json").read_text())
+
+    marker = tmp_path / "killed-once"
+    monkeypatch.setenv(paths.RUNS_ENV, str(tmp_path / "ray"))
+    monkeypatch.setenv(FAULT_ENV, json.dumps({"label": config.label, "mode": "kill",
+                                              "marker": str(marker)}))
+    run_grid([config], GridOptions(device="cpu", progress=False, with_tests=False))
+    assert marker.exists()  # the first attempt died after saving a training state
+    metrics = json.loads((run_dir_for(config) / "metrics.json").read_text())
+    assert _strip(metrics) == _strip(reference)
+
+
+def test_a_failing_run_is_named_and_the_others_are_kept(tmp_path, monkeypatch):
+    configs = _configs()[:2]
+    monkeypatch.setenv(paths.RUNS_ENV, str(tmp_path / "ray"))
+    monkeypatch.setenv(FAULT_ENV, json.dumps({"label": configs[1].label, "mode": "raise",
+                                              "marker": str(tmp_path / "m")}))
+    failed = rf"(?s)1 of 2 runs failed.*{configs[1].label}.*injected"
+    with pytest.raises(AttnlibError, match=failed):
+        run_grid(configs, GridOptions(device="cpu", progress=False, with_tests=False))
+    assert (run_dir_for(configs[0]) / "metrics.json").exists()
+    assert not (run_dir_for(configs[1]) / "metrics.json").exists()
+    with pytest.raises(AttnlibError, match="engine must be"):
+        run_grid(configs, OPTIONS, engine="dask")
