@@ -33,14 +33,14 @@ FOLLOWUP_FILES = (LAYER_TESTS_FILE, INPUT_TESTS_FILE, JW_FILE)
 MANIFEST = "manifest.json"
 
 
-def _finished_runs(profile: str, root: Path, configs: list[RunConfig] | None = None
-                   ) -> list[Path]:
+def _finished_runs(profile: str, root: Path, configs: list[RunConfig] | None = None,
+                   dest: Path | None = None) -> list[Path]:
     """Run directories with every artefact, tested by the current engine with the
     default suite (stale results are left for `attnlib grid` to refresh): those of
     ``configs``, or else every run of ``profile`` whose config is the profile's current
     one for its dataset, model and seed (no overrides, no outdated presets)."""
     wanted = {c.hash for c in configs} if configs is not None else None
-    out = []
+    out: list[Path] = []
     for config_file in sorted(root.glob("*/*/*/config.json")):
         directory = config_file.parent
         if not all((directory / f).exists() for f in PUBLISHED_FILES):
@@ -63,6 +63,38 @@ def _finished_runs(profile: str, root: Path, configs: list[RunConfig] | None = N
         else:
             print(f"skipping {directory}: its erasure results are stale; refresh them with "
                   "`python -m attnlib grid`")
+    return out if wanted is not None else _whole_cells(profile, out, dest)
+
+
+def _whole_cells(profile: str, directories: list[Path], dest: Path | None) -> list[Path]:
+    """Of the finished runs, those whose dataset x model has every seed the profile's
+    plan asks for, here or already published with the same configuration: a cell
+    retrained under a new configuration replaces the published one only as a whole,
+    never leaving seeds of two configurations side by side."""
+    if profile not in PLANS:
+        return directories
+    current = set()  # (cell, seed) published with the profile's current configuration
+    for e in learned_entries(read_manifest(dest)) if dest is not None else []:
+        if e["hash"] == make_run_config(profile, e["dataset"], e["arch"], e["encoder"],
+                                        e["seed"]).hash:
+            current.add(((e["dataset"], e["arch"], e["encoder"]), e["seed"]))
+    planned: dict[tuple[str, str, str], set[int]] = {}
+    for dataset, arch, encoder, seed in planned_runs(profile):
+        planned.setdefault((dataset, arch, encoder), set()).add(seed)
+    found: dict[tuple[str, str, str], dict[int, Path]] = {}
+    for directory in directories:
+        config = RunConfig.from_dict({k: v for k, v in read_json(
+            directory / "config.json").items() if k != "hash"})
+        cell = (config.data.dataset, config.model.arch, config.model.encoder)
+        found.setdefault(cell, {})[config.train.seed] = directory
+    out = []
+    for cell, runs in found.items():
+        missing = sorted(s for s in planned.get(cell, set()) - set(runs)
+                         if (cell, s) not in current)
+        if missing:
+            print(f"waiting for {'/'.join(cell)} seeds {missing} before publishing the cell")
+            continue
+        out += list(runs.values())
     return out
 
 
@@ -108,7 +140,7 @@ def publish_runs(profile: str, dest: Path, source: Path | None = None,
     of ``configs``, or by default every run with the current ``profile`` configuration."""
     source = source or paths.runs_dir()
     entries = {e["hash"]: e for e in read_manifest(dest)}
-    for directory in _finished_runs(profile, source, configs):
+    for directory in _finished_runs(profile, source, configs, dest):
         raw = read_json(directory / "config.json")
         config_hash = raw.pop("hash")
         config = RunConfig.from_dict(raw)

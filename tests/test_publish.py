@@ -129,3 +129,27 @@ def test_published_data_summaries_and_baselines_match_the_data(monkeypatch, tmp_
     assert computed == {k: v for k, v in published.items()}
     baseline = read_published_baselines(root)[config_hash(config)]
     assert tfidf_baseline(data) == baseline
+
+
+def test_a_retrained_cell_is_published_only_when_all_its_seeds_are_ready(tmp_path):
+    """The plan wants seeds 0-2 of every cell: two of three retrained seeds wait; a seed
+    already published with the same configuration counts as ready."""
+    from attnlib.config import make_run_config
+    from attnlib.publish import _whole_cells
+
+    def run_dir(seed: int) -> Path:
+        config = make_run_config("paper", "yahoo-answers-2topic", "flan", "rnn", seed)
+        directory = tmp_path / "runs" / f"seed{seed}"
+        directory.mkdir(parents=True)
+        write_json(directory / "config.json", {"hash": config.hash, **config.to_dict()})
+        return directory
+
+    two = [run_dir(0), run_dir(1)]
+    dest = tmp_path / "results"
+    dest.mkdir()
+    assert _whole_cells("paper", two, dest) == []
+    config = make_run_config("paper", "yahoo-answers-2topic", "flan", "rnn", 2)
+    write_json(dest / "manifest.json", {"profile": "paper", "runs": [{
+        "dataset": "yahoo-answers-2topic", "arch": "flan", "encoder": "rnn",
+        "model": "FLANrnn", "seed": 2, "hash": config.hash, "path": "x"}]})
+    assert sorted(_whole_cells("paper", two, dest)) == sorted(two)
