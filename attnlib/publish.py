@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -192,10 +193,12 @@ def publish_runs(profile: str, dest: Path, source: Path | None = None,
 
 
 def publish_followup_tests(profile: str, dest: Path, source: Path | None = None,
-                           progress: bool = True) -> int:
+                           progress: bool = True, datasets: Sequence[str] | None = None
+                           ) -> int:
     """For every published run whose checkpoint is in the run cache, compute its layer and
     input-erasure tests there (once per weights) and copy them next to its published
-    results. Returns how many published runs have both now."""
+    results (of ``datasets`` only, if given). Returns how many published runs have both
+    now."""
     from .inputs.jain_wallace import ensure_jw_agreement
     from .inputs.results import ensure_input_tests, input_test_config
     from .layer.followup_results import ensure_layer_tests, layer_test_config
@@ -204,6 +207,8 @@ def publish_followup_tests(profile: str, dest: Path, source: Path | None = None,
     source = source or paths.runs_dir()
     done = 0
     for entry in read_manifest(dest):
+        if datasets is not None and entry["dataset"] not in datasets:
+            continue
         cache = (source / entry["dataset"] / entry["model"]
                  / f"{profile}-seed{entry['seed']}-{entry['hash']}")
         if (cache / "model.pt").exists() and (cache / "metrics.json").exists():  # finished

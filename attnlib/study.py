@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -283,19 +283,19 @@ class RunRecord:
         from this run's folder, computed there when the checkpoint is at hand, ``None``
         for a published run published without them."""
         path = self.directory / LAYER_TESTS_FILE
+        config = config or layer_test_config(self.config.profile)
         if self.has_model:
-            config = config or layer_test_config(self.config.profile)
             return ensure_layer_tests(self.load_model(), path, config, progress)
-        return load_layer_tests(path) if path.exists() else None
+        return load_layer_tests(path) if _computed_with(path, config) else None
 
     def input_tests(self, config: InputTestConfig | None = None, progress: bool = False
                     ) -> pd.DataFrame | None:
         """The input-erasure tests (:mod:`attnlib.inputs.results`), as :meth:`layer_tests`."""
         path = self.directory / INPUT_TESTS_FILE
+        config = config or input_test_config(self.config.profile)
         if self.has_model:
-            config = config or input_test_config(self.config.profile)
             return ensure_input_tests(self.load_model(), path, config, progress)
-        return load_input_tests(path) if path.exists() else None
+        return load_input_tests(path) if _computed_with(path, config) else None
 
     def jain_wallace(self) -> pd.DataFrame | None:
         """Jain & Wallace's agreement computed their way (FLAN runs only;
@@ -318,6 +318,13 @@ class RunRecord:
                             "checkpoint; train it with `make book PROFILE=...` on a machine "
                             "that can, or explore it from its precomputed documents")
         return load_run(self.directory, device=device)
+
+
+def _computed_with(path: Path, config: Any) -> bool:
+    """Whether a published per-run table exists and was computed with ``config``'s
+    settings (one computed with other settings is left out, not mixed in)."""
+    return path.exists() and read_table_meta(path).get("config") == json.loads(
+        json.dumps(asdict(config)))
 
 
 def _problem(directory: Path, key: str, config: RunConfig) -> str | None:

@@ -381,3 +381,13 @@ def test_the_seed_variance_claim_compares_adversarial_and_seed_distances():
     assert row["estimate"] == pytest.approx(0.75) and row["verdict"] == "holds"
     single = evaluate_followup_claims(layer, n_boot=100).set_index("claim")
     assert single.loc["adversarial_beyond_seed_variance", "verdict"] == "not testable"
+
+
+def test_a_longer_adversarial_search_never_finds_less():
+    """The best feasible iterate so far is kept and the trajectory is seeded, so more steps
+    can only move the attention farther (the search is a lower bound that tightens)."""
+    h, alpha, mask, head = _layer(seed=11)
+    z = head.item_logits(h)
+    short = adversarial_attention(z, alpha, mask, head.bias, np.arange(5), steps=50)[1]
+    long = adversarial_attention(z, alpha, mask, head.bias, np.arange(5), steps=400)[1]
+    assert (long >= short - 1e-12).all() and (long > short).any()

@@ -66,6 +66,12 @@ def test_published_runs_rebuild_the_study_without_training(tmp_path, monkeypatch
     assert len(again.results()) == len(trained.results())
     pd.testing.assert_frame_equal(again.runs[0].layer_tests(), layer)
     pd.testing.assert_frame_equal(again.runs[0].input_tests(), inputs)
+    # a published table computed with other settings is left out, not mixed in
+    from attnlib.layer.followup_results import LAYER_COLUMNS, LAYER_SCHEMA_VERSION, save_table
+    layer_file = dest / runs[0]["path"] / "layer_tests.parquet"
+    save_table(layer, layer_file, LAYER_COLUMNS, LAYER_SCHEMA_VERSION,
+               {"config": {"max_test_docs": 1}})
+    assert again.runs[0].layer_tests() is None
     # the twin is not published as a run, only the per-document comparison
     assert not [e for e in read_manifest(dest) if "uniform" in e["model"]]
     published_pairs, without = again.uniform_twins()

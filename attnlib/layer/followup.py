@@ -118,7 +118,7 @@ def output_tvd(logits_p: torch.Tensor, logits_q: torch.Tensor) -> torch.Tensor:
 
 def adversarial_attention(item_logits: torch.Tensor, alpha: torch.Tensor, mask: torch.Tensor,
                           bias: torch.Tensor, instance_ids: np.ndarray, epsilon: float = 0.01,
-                          steps: int = 200, lr: float = 0.1, penalty: float = 100.0,
+                          steps: int = 2_000, lr: float = 0.5, penalty: float = 10.0,
                           seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Per document, the attention over its items farthest from ``alpha`` (JS) among those
     found whose output stays within TVD ``epsilon`` of the original output.
