@@ -78,7 +78,7 @@ def jw_leave_one_out(model: AttentionClassifier, tokens: torch.Tensor, pred: tor
     return torch.where(tokens != 0, out, 0.0)
 
 
-def jw_agreement(run: TrainedRun, max_docs: int = 500, seed: int = 0) -> pd.DataFrame:
+def jw_agreement(run: TrainedRun, max_docs: int = 200, seed: int = 0) -> pd.DataFrame:
     """Per test document (a seeded sample of those with 2..399 tokens): Kendall's tau
     between attention and their gradient and leave-one-out importances."""
     if run.config.model.arch != "flan":
@@ -112,14 +112,14 @@ JW_SCHEMA_VERSION = "1"
 JW_COLUMNS: dict[str, str] = {"dataset": "string", "model": "string", "model_seed": "Int64",
                               "instance_id": "Int64", "tau_gradient": "Float64",
                               "tau_leave_one_out": "Float64"}
-JW_SETTINGS = {"paper": 500, "smoke": 10}  # documents per run, by profile
+JW_SETTINGS = {"paper": 200, "smoke": 10}  # documents per run, by profile
 
 
 @dataclass(frozen=True)
 class JWSettings:
     """How many eligible test documents (seeded sample) the comparison uses."""
 
-    max_docs: int = 500
+    max_docs: int = 200
     seed: int = 0
 
 
