@@ -162,15 +162,20 @@ def load_published_numbers(path: str | Path | None = None) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def comparison_table(ours: pd.DataFrame, accuracies: dict[str, float],
+def comparison_table(ours: pd.DataFrame, metrics: pd.DataFrame,
                      theirs: pd.DataFrame) -> pd.DataFrame:
     """Our FLAN models' agreement (mean and std over documents) beside theirs, with test
-    accuracies; ``accuracies`` maps our model names to their test accuracy."""
+    accuracies; ``metrics`` holds our runs' ``dataset``, ``model``, ``seed`` and
+    ``test_accuracy`` (the mean over the seeds the agreement was computed on is shown)."""
     rows = []
     for model, g in ours.groupby("model", observed=True):
-        rows.append({"source": "this book", "model": f"{model} (seeds "
-                     f"{', '.join(map(str, sorted(g['model_seed'].unique())))})",
-                     "test_accuracy": accuracies.get(str(model), float("nan")),
+        seeds = sorted(int(s) for s in g["model_seed"].unique())
+        runs = metrics[(metrics["dataset"] == g["dataset"].iloc[0])
+                       & (metrics["model"] == model) & metrics["seed"].isin(seeds)]
+        rows.append({"source": "this book",
+                     "model": f"{model} (seed{'s' if len(seeds) > 1 else ''} "
+                              f"{', '.join(map(str, seeds))})",
+                     "test_accuracy": float(runs["test_accuracy"].mean()),
                      "tau_gradient_mean": g["tau_gradient"].astype(float).mean(),
                      "tau_gradient_std": g["tau_gradient"].astype(float).std(),
                      "tau_leave_one_out_mean": g["tau_leave_one_out"].astype(float).mean(),
