@@ -391,3 +391,18 @@ def test_a_longer_adversarial_search_never_finds_less():
     short = adversarial_attention(z, alpha, mask, head.bias, np.arange(5), steps=50)[1]
     long = adversarial_attention(z, alpha, mask, head.bias, np.arange(5), steps=400)[1]
     assert (long >= short - 1e-12).all() and (long > short).any()
+
+
+def test_the_conclusions_sentence_states_each_follow_up_verdict():
+    from attnlib.analysis.report import followup_findings
+
+    empty = pd.DataFrame()
+    found = followup_findings(_layer_table(tau=0.1, perm_tvd=0.001, adv_js=0.6), empty, empty,
+                              [], ["d/FLANrnn/seed5"])
+    assert "*Attention weights agree only weakly with leave-one-out importance of the same " \
+           "items* (Jain & Wallace 2019): **holds** (1 of 1 cells hold, 0 partly)." in \
+           found["followup_verdicts"]
+    assert "seed seed" not in found["followup_coverage"] and "d/FLANrnn/seed5" in \
+        found["followup_coverage"]
+    nothing = followup_findings(empty, empty, empty, [], [])
+    assert nothing["followup_verdicts"].startswith("No follow-up test")

@@ -280,7 +280,7 @@ def departures_table(described: list[dict[str, object]]) -> pd.DataFrame:
 def followup_findings(layer: pd.DataFrame, inputs: pd.DataFrame, pairs: pd.DataFrame,
                       weak: list[str], runs_without: list[str]) -> dict[str, str]:
     """The follow-up chapter's verdicts in sentences for the conclusions page:
-    ``followup_verdicts`` (a bullet per claim with its overall verdict and cell counts,
+    ``followup_verdicts`` (a sentence per claim with its overall verdict and cell counts,
     by :data:`attnlib.analysis.claims.OVERALL_RULE`) and ``followup_coverage``."""
     from .claims import claim_verdicts
     from .followup_claims import (
@@ -303,10 +303,11 @@ def followup_findings(layer: pd.DataFrame, inputs: pd.DataFrame, pairs: pd.DataF
         for _, row in verdicts.iterrows():
             if row["cells"] == 0:
                 continue
-            text = row["paper's claim"]
-            lines.append(f"* {text} ({row['source']}): **{row['verdict']}** "
-                         f"({row['holds']} of {row['cells']} cells hold, {row['partly']} partly)")
-    verdict_text = "\n".join(lines) if lines else (
+            text = str(row["paper's claim"]).rstrip(".")
+            lines.append(f"*{text}* ({row['source']}): **{row['verdict']}** "
+                         f"({row['holds']} of {row['cells']} cells hold, {row['partly']} "
+                         "partly).")
+    verdict_text = " ".join(lines) if lines else (
         "No follow-up test could be judged on this build's runs.")
     coverage = ("every run of this build has them" if not runs_without else
                 f"{len(runs_without)} runs of this build have none (published without their "
