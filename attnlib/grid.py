@@ -166,13 +166,17 @@ def run_grid(configs: Sequence[RunConfig], options: GridOptions | None = None,
     done, failures = [], []
     bar = tqdm(total=len(todo), disable=not options.progress, desc="grid", unit="run")
     if engine == "local":
+        threads = torch.get_num_threads()
         torch.set_num_threads(options.threads)
-        for config in todo:
-            try:
-                done.append(complete_run(config, options))
-            except AttnlibError as error:
-                failures.append(f"{config.label}: {error}")
-            bar.update()
+        try:
+            for config in todo:
+                try:
+                    done.append(complete_run(config, options))
+                except AttnlibError as error:
+                    failures.append(f"{config.label}: {error}")
+                bar.update()
+        finally:  # the caller's process keeps its own thread count
+            torch.set_num_threads(threads)
     else:
         done, failures = _run_on_ray(todo, options, address, bar)
     bar.close()

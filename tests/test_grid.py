@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import torch
 
 from attnlib import paths
 from attnlib.config import make_run_config
@@ -38,7 +39,9 @@ def _strip(metrics: dict) -> dict:
 def test_a_ray_grid_equals_the_same_runs_one_after_the_other(tmp_path, monkeypatch):
     configs = _configs()
     monkeypatch.setenv(paths.RUNS_ENV, str(tmp_path / "local"))
+    threads = torch.get_num_threads()
     run_grid(configs, OPTIONS, engine="local")
+    assert torch.get_num_threads() == threads  # one thread per run, not for the caller
     local = {c.label: (json.loads((run_dir_for(c) / "metrics.json").read_text()),
                        load_results(run_dir_for(c) / "erasure.parquet")) for c in configs}
 

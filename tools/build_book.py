@@ -57,11 +57,11 @@ def execute_one(source: Path, stage: Path, profile: str, extra: dict[str, object
 
 
 def execute(stage: Path, profile: str, extra: dict[str, object], timeout: int,
-            jobs: int = 1) -> None:
-    """Execute every chapter; with ``jobs`` > 1, that many at once (each kernel with one
-    torch thread: OpenMP threads that spin-wait on a shared CPU cost far more than they
-    bring). Only worth it when nothing is trained, as for a published profile."""
-    notebooks = toc_notebooks()
+            jobs: int = 1, notebooks: list[Path] | None = None) -> None:
+    """Execute ``notebooks`` (default: every chapter); with ``jobs`` > 1, that many at once
+    (each kernel with one torch thread: OpenMP threads that spin-wait on a shared CPU cost
+    far more than they bring). Only worth it when nothing is trained."""
+    notebooks = toc_notebooks() if notebooks is None else notebooks
     if jobs <= 1:
         for source in notebooks:
             print(f"executing {source.relative_to(ROOT)} ...", flush=True)
@@ -111,7 +111,17 @@ def main() -> int:
     extra = dict(_parse_param(p) for p in args.param)
     try:
         jobs = args.jobs or default_jobs(args.profile, extra)
-        execute(stage, args.profile, extra, args.timeout, jobs)
+        if jobs == 1 and args.jobs is None and (os.cpu_count() or 1) > 1:
+            # a profile that trains: the chapters up to the models chapter train (all
+            # threads, one at a time); the others read the run cache, two at a time; the
+            # conclusions, which read what the others computed, come last
+            notebooks = toc_notebooks()
+            first = [n.stem for n in notebooks].index("models") + 1
+            execute(stage, args.profile, extra, args.timeout, 1, notebooks[:first])
+            execute(stage, args.profile, extra, args.timeout, 2, notebooks[first:-1])
+            execute(stage, args.profile, extra, args.timeout, 1, notebooks[-1:])
+        else:
+            execute(stage, args.profile, extra, args.timeout, jobs)
     except pm.PapermillExecutionError as exc:
         print(f"\nnotebook failed: {exc.ename}: {exc.evalue}", file=sys.stderr)
         return 1

@@ -112,7 +112,7 @@ JW_SCHEMA_VERSION = "1"
 JW_COLUMNS: dict[str, str] = {"dataset": "string", "model": "string", "model_seed": "Int64",
                               "instance_id": "Int64", "tau_gradient": "Float64",
                               "tau_leave_one_out": "Float64"}
-JW_SETTINGS = {"paper": 200, "smoke": 10}  # documents per run, by profile
+JW_SETTINGS = {"paper": 200, "smoke": 3}  # documents per run, by profile
 
 
 @dataclass(frozen=True)

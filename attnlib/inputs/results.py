@@ -57,7 +57,7 @@ class InputTestConfig:
 
 
 INPUT_TEST_PROFILES = {"paper": InputTestConfig(),
-                       "smoke": InputTestConfig(max_test_docs=40, ig_steps=4)}
+                       "smoke": InputTestConfig(max_test_docs=12, ig_steps=2)}
 
 
 def input_test_config(profile: str) -> InputTestConfig:

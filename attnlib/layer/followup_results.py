@@ -92,7 +92,7 @@ class LayerTestConfig:
 
 LAYER_TEST_PROFILES = {
     "paper": LayerTestConfig(),
-    "smoke": LayerTestConfig(max_test_docs=40, adv_steps=100, ig_steps=4),
+    "smoke": LayerTestConfig(max_test_docs=12, adv_steps=100, ig_steps=4),
 }
 
 
