@@ -87,7 +87,6 @@ def token_scores(model: AttentionClassifier, tokens: torch.Tensor, pred: torch.T
     if ranking == "integrated_gradients":
         return token_input_scores(model, tokens, pred, ig_scales(ig_steps))
     if ranking == "random":
-        b = tokens.shape[0]
         width = int(np.prod(tokens.shape[1:]))
         keys = uniform_hash(seed, 5, np.asarray(instance_ids, np.int64), width)
         return torch.as_tensor(keys, device=tokens.device).reshape(tokens.shape)

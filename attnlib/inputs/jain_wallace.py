@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +30,7 @@ from .. import paths
 from ..data.batching import collate, make_batches
 from ..errors import DataError
 from ..layer.followup import agreement
-from ..layer.followup_results import layer_tests_key, load_table, read_table_meta, save_table
+from ..layer.followup_results import ensure_run_table
 from ..models.attention import AdditiveAttention
 from ..models.base import AttentionClassifier
 from ..training.runs import TrainedRun
@@ -127,12 +127,8 @@ def ensure_jw_agreement(run: TrainedRun, path: str | Path, settings: JWSettings 
                         ) -> pd.DataFrame:
     """:func:`jw_agreement`, read from ``path`` when computed from the same weights."""
     settings = settings or JWSettings()
-    path = Path(path)
-    key = layer_tests_key(run, settings, JW_SCHEMA_VERSION)
-    if not (path.exists() and read_table_meta(path).get("key") == key):
-        save_table(jw_agreement(run, settings.max_docs, settings.seed), path, JW_COLUMNS,
-                   JW_SCHEMA_VERSION, {"key": key, **asdict(settings)})
-    return load_table(path, JW_COLUMNS, JW_SCHEMA_VERSION)
+    return ensure_run_table(run, path, settings, JW_COLUMNS, JW_SCHEMA_VERSION,
+                            lambda: jw_agreement(run, settings.max_docs, settings.seed))
 
 
 PUBLISHED_NUMBERS = Path("results") / "external" / "jain_wallace_imdb.json"

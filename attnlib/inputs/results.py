@@ -7,7 +7,7 @@ attention" (book/other_tests.ipynb).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -15,18 +15,10 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from .._version import __version__
 from ..data.batching import collate, make_batches
 from ..data.corpus import select_subset
 from ..errors import DataError, check_seed
-from ..layer.followup_results import (
-    layer_tests_key,
-    load_table,
-    read_table_meta,
-    save_table,
-    typed_table,
-)
-from ..provenance import provenance
+from ..layer.followup_results import ensure_run_table, load_table, per_run_frame, typed_table
 from ..training.runs import TrainedRun
 from .erasure import ERASER_PERCENTS, INPUT_RANKINGS, input_erasure
 
@@ -95,13 +87,8 @@ def run_input_tests(run: TrainedRun, config: InputTestConfig | None = None,
                 part[f"suff_{r}_{k}"] = suff[:, j].cpu().numpy()
         parts.append(part)
     columns = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-    n = len(columns["instance_id"])
-    rc = run.config
-    frame = pd.DataFrame({
-        "run": [rc.hash] * n, "dataset": [rc.data.dataset] * n, "model": [rc.model.name] * n,
-        "arch": [arch] * n, "encoder": [rc.model.encoder] * n, "model_seed": [rc.train.seed] * n,
-        **columns})
-    return typed_table(frame, INPUT_COLUMNS).sort_values("instance_id", ignore_index=True)
+    return typed_table(per_run_frame(run, columns), INPUT_COLUMNS).sort_values(
+        "instance_id", ignore_index=True)
 
 
 def load_input_tests(path: str | Path) -> pd.DataFrame:
@@ -113,15 +100,8 @@ def ensure_input_tests(run: TrainedRun, path: str | Path, config: InputTestConfi
     """The input tests of ``run``: read from ``path`` when computed from the same weights
     and settings, else computed and written there."""
     config = config or InputTestConfig()
-    path = Path(path)
-    key = layer_tests_key(run, config, INPUT_SCHEMA_VERSION)
-    if path.exists() and read_table_meta(path).get("key") == key:
-        return load_input_tests(path)
-    frame = run_input_tests(run, config, progress)
-    save_table(frame, path, INPUT_COLUMNS, INPUT_SCHEMA_VERSION,
-               {"key": key, "config": asdict(config), "library_version": __version__,
-                **provenance(run.model.device, config.seed)})
-    return load_input_tests(path)
+    return ensure_run_table(run, path, config, INPUT_COLUMNS, INPUT_SCHEMA_VERSION,
+                            lambda: run_input_tests(run, config, progress))
 
 
 def aopc_table(input_tests: pd.DataFrame) -> pd.DataFrame:

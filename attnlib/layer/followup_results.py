@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -149,14 +150,8 @@ def run_layer_tests(run: TrainedRun, config: LayerTestConfig | None = None,
             "adv_js": adv_js.cpu().numpy(), "adv_tvd": adv_tvd.cpu().numpy(),
         })
     columns = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-    n = len(columns["instance_id"])
-    rc = run.config
-    frame = pd.DataFrame({
-        "run": [rc.hash] * n, "dataset": [rc.data.dataset] * n, "model": [rc.model.name] * n,
-        "arch": [arch] * n, "encoder": [rc.model.encoder] * n, "model_seed": [rc.train.seed] * n,
-        **columns})
-    frame = typed_table(frame, LAYER_COLUMNS).sort_values("instance_id", ignore_index=True)
-    return frame
+    return typed_table(per_run_frame(run, columns), LAYER_COLUMNS).sort_values(
+        "instance_id", ignore_index=True)
 
 
 def typed_table(frame: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
@@ -167,7 +162,7 @@ def typed_table(frame: pd.DataFrame, columns: dict[str, str]) -> pd.DataFrame:
     return pd.DataFrame({c: frame[c].astype(t) for c, t in columns.items()})
 
 
-def layer_tests_key(run: TrainedRun, config: Any, schema: str = LAYER_SCHEMA_VERSION) -> str:
+def run_table_key(run: TrainedRun, config: Any, schema: str = LAYER_SCHEMA_VERSION) -> str:
     """Identifies the weights and settings a per-run table was computed from."""
     payload = json.dumps({"model_sha256": run.metrics.get("checksums", {}).get("model.pt"),
                           "run": run.config.hash, "config": asdict(config),
@@ -220,10 +215,6 @@ def load_table(path: str | Path, columns: dict[str, str], schema_version: str
     return frame
 
 
-def save_layer_tests(frame: pd.DataFrame, path: str | Path, meta: dict[str, Any]) -> Path:
-    return save_table(frame, path, LAYER_COLUMNS, LAYER_SCHEMA_VERSION, meta)
-
-
 def load_layer_tests(path: str | Path) -> pd.DataFrame:
     """Read and check a layer-test file; ``df.attrs['provenance']`` holds its metadata."""
     return load_table(path, LAYER_COLUMNS, LAYER_SCHEMA_VERSION)
@@ -234,15 +225,30 @@ def ensure_layer_tests(run: TrainedRun, path: str | Path, config: LayerTestConfi
     """The layer tests of ``run``: read from ``path`` when computed from the same weights
     and settings, else computed and written there."""
     config = config or LayerTestConfig()
+    return ensure_run_table(run, path, config, LAYER_COLUMNS, LAYER_SCHEMA_VERSION,
+                            lambda: run_layer_tests(run, config, progress))
+
+
+def ensure_run_table(run: TrainedRun, path: str | Path, settings: Any, columns: dict[str, str],
+                     schema_version: str, compute: Callable[[], pd.DataFrame]) -> pd.DataFrame:
+    """A per-run table (layer tests, input tests, Jain & Wallace's agreement): read from
+    ``path`` when computed from the same weights and ``settings`` (a dataclass), else
+    ``compute()``-d and written there with the settings, library version and provenance."""
     path = Path(path)
-    key = layer_tests_key(run, config)
-    if path.exists() and read_table_meta(path).get("key") == key:
-        return load_layer_tests(path)
-    frame = run_layer_tests(run, config, progress)
-    save_layer_tests(frame, path, {"key": key, "config": asdict(config),
-                                   "library_version": __version__,
-                                   **provenance(run.model.device, config.seed)})
-    return load_layer_tests(path)
+    key = run_table_key(run, settings, schema_version)
+    if not (path.exists() and read_table_meta(path).get("key") == key):
+        save_table(compute(), path, columns, schema_version,
+                   {"key": key, "config": asdict(settings), "library_version": __version__,
+                    **provenance(run.model.device, getattr(settings, "seed", 0))})
+    return load_table(path, columns, schema_version)
+
+
+def per_run_frame(run: TrainedRun, columns: dict[str, np.ndarray]) -> pd.DataFrame:
+    """``columns`` (one value per document) with the run's identifying columns in front."""
+    rc = run.config
+    return pd.DataFrame({"run": rc.hash, "dataset": rc.data.dataset, "model": rc.model.name,
+                         "arch": rc.model.arch, "encoder": rc.model.encoder,
+                         "model_seed": rc.train.seed, **columns})
 
 
 SEED_VARIANCE_FILE = "seed_variance.parquet"
@@ -289,7 +295,7 @@ def run_seed_variance(runs: list[TrainedRun], config: LayerTestConfig | None = N
 
 
 def seed_variance_key(runs: list[TrainedRun], config: LayerTestConfig) -> str:
-    return hashlib.sha256(json.dumps(sorted(layer_tests_key(r, config) for r in runs)).encode()
+    return hashlib.sha256(json.dumps(sorted(run_table_key(r, config) for r in runs)).encode()
                           ).hexdigest()[:12]
 
 
