@@ -30,6 +30,16 @@ class AdditiveAttention(nn.Module):
         """h: (batch, items, dim), mask: (batch, items) -> alpha: (batch, items)."""
         if self.uniform:
             return masked_softmax(h.new_zeros(mask.shape), mask)
-        scores = self.context(torch.tanh(self.projection(h))).squeeze(-1)
+        return self.normalize(self.score(h), mask)
+
+    def score(self, h: torch.Tensor) -> torch.Tensor:
+        """(..., dim) item vectors -> (...) unnormalised scores v . tanh(W h + b)."""
+        return self.context(torch.tanh(self.projection(h))).squeeze(-1)
+
+    def normalize(self, scores: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """(batch, items) scores -> weights over the items where ``mask`` is true (equal
+        weights when the layer is uniform)."""
+        if self.uniform:
+            return masked_softmax(torch.zeros_like(scores), mask)
         alpha = masked_softmax(scores, mask)
         return alpha.detach() if self.hold_fixed else alpha

@@ -13,9 +13,22 @@ from ..registry import Registry
 
 
 class Encoder(nn.Module):
-    """An encoder: (N, T, d_in) inputs and an (N, T) mask -> (N, T, output_dim)."""
+    """An encoder: (N, T, d_in) inputs and an (N, T) mask -> (N, T, output_dim).
+
+    ``forward(x, mask)`` is ``encode(drop_inputs(x), mask)``: HAN's packed word level
+    (attnlib/models/han.py) applies an encoder's own input dropout to the real tokens
+    only and then calls ``encode`` on its own layout of them.
+    """
 
     output_dim: int
+
+    def drop_inputs(self, x: torch.Tensor) -> torch.Tensor:
+        """The encoder's own elementwise dropout on its inputs (only the CNN has one)."""
+        return x
+
+    def encode(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """The encoder on inputs that have been through :meth:`drop_inputs`."""
+        return self(x, mask)
 
 
 def reverse_padded(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
@@ -70,13 +83,25 @@ class ConvEncoder(Encoder):
         self.convs = nn.ModuleList(
             nn.Conv1d(input_dim, filters, w, padding=(w - 1) // 2) for w in widths
         )
+        self.widths = tuple(widths)
         self.output_dim = filters * len(widths)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    @property
+    def reach(self) -> int:
+        """How many neighbours on each side an output position sees."""
+        return max((w - 1) // 2 for w in self.widths)
+
+    def drop_inputs(self, x: torch.Tensor) -> torch.Tensor:
+        return self.dropout(x)
+
+    def encode(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         m = mask.unsqueeze(-1)
-        z = self.dropout(x * m).transpose(1, 2)
+        z = x.transpose(1, 2)
         out = torch.cat([torch.relu(conv(z)) for conv in self.convs], dim=1).transpose(1, 2)
         return out * m
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        return self.encode(self.drop_inputs(x * mask.unsqueeze(-1)), mask)
 
 
 class IdentityEncoder(Encoder):
