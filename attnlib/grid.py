@@ -29,7 +29,7 @@ from .data.corpus import prepare_data
 from .errors import AttnlibError, ParameterError
 from .study import ensure_run
 from .training.pipeline import ensure_trained, run_dir_for
-from .training.train import MODEL_FILE
+from .training.train import MODEL_FILE, TrainingInterrupted
 
 # what a task sends back (the checkpoint only on request: it is the largest file)
 RUN_FILES = ("config.json", "vocab.json", "history.json", "erasure.parquet", "explorer.json",
@@ -172,6 +172,8 @@ def run_grid(configs: Sequence[RunConfig], options: GridOptions | None = None,
             for config in todo:
                 try:
                     done.append(complete_run(config, options))
+                except TrainingInterrupted:
+                    raise  # Ctrl-C or SIGTERM stops the grid, not just this run
                 except AttnlibError as error:
                     failures.append(f"{config.label}: {error}")
                 bar.update()

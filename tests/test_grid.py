@@ -91,3 +91,23 @@ def test_a_failing_run_is_named_and_the_others_are_kept(tmp_path, monkeypatch):
     assert not (run_dir_for(configs[1]) / "metrics.json").exists()
     with pytest.raises(AttnlibError, match="engine must be"):
         run_grid(configs, OPTIONS, engine="dask")
+
+
+def test_an_interrupted_local_grid_stops_instead_of_going_on(tmp_path, monkeypatch):
+    """Ctrl-C or SIGTERM in one run (TrainingInterrupted) stops the whole local grid: the
+    next run is not started, and the run's saved state is left to resume."""
+    import attnlib.grid as grid_module
+    from attnlib.training.train import TrainingInterrupted
+
+    configs = _configs()[:2]
+    monkeypatch.setenv(paths.RUNS_ENV, str(tmp_path / "local"))
+    started = []
+
+    def interrupted(config, options):
+        started.append(config.label)
+        raise TrainingInterrupted("stopped at epoch 1, batch 3")
+
+    monkeypatch.setattr(grid_module, "complete_run", interrupted)
+    with pytest.raises(TrainingInterrupted):
+        run_grid(configs, GridOptions(device="cpu", progress=False), engine="local")
+    assert started == [configs[0].label]
