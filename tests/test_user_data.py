@@ -119,3 +119,22 @@ def test_a_chapter_runs_on_added_data(tmp_path, data_home):
     executed = out.read_text()
     assert "class-reviews" in executed and "Model check" in executed
     assert os.environ[paths.DATA_HOME_ENV] == str(data_home)
+
+
+@requires_imdb
+def test_data_added_again_under_the_same_name_is_never_served_an_old_run(tmp_path, data_home):
+    """A run of a dataset of your own is addressed by its files too: adding other documents
+    under the same name gives other run folders (trained afresh), the same ones the same."""
+    from attnlib.config import make_run_config
+    from attnlib.training.pipeline import run_dir_for
+
+    def added(n_train: int):
+        train = _write_csv(tmp_path / f"train{n_train}.csv", _reviews("train", n_train))
+        test = _write_csv(tmp_path / "test.csv", _reviews("test", 40))
+        add_dataset("mine", train, test, text_column="review", label_column="sentiment")
+        return run_dir_for(make_run_config("smoke", "mine", "flan", "noenc", 0))
+
+    first, again, other = added(120), added(120), added(100)
+    assert first == again
+    assert other != first and other.parent == first.parent
+    assert other.name.startswith(first.name.split("-data")[0] + "-data")

@@ -108,7 +108,10 @@ def _class_names(train_labels: list[Any], test_labels: list[Any], test_path: Pat
 
 def _write_split(path: Path, docs: list[tuple[str, str, Any]], index: dict[str, int]) -> None:
     with atomic_path(path) as tmp:
-        with gzip.GzipFile(tmp, "wb", mtime=0) as raw:
+        # no name or time in the gzip header: the same documents give the same bytes,
+        # hence the same digest (a run of your data is addressed by it)
+        with open(tmp, "wb") as handle, gzip.GzipFile(filename="", mode="wb", fileobj=handle,
+                                                      mtime=0) as raw:
             for doc_id, text, label in docs:
                 record = {"id": doc_id, "text": text, "label": index[str(label)]}
                 raw.write((json.dumps(record, ensure_ascii=False) + "\n").encode())

@@ -7,6 +7,8 @@ Explained in the book's introduction (book/intro.md, "How to re-run this book").
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from pathlib import Path
 
@@ -14,6 +16,7 @@ import torch
 
 from .. import paths
 from ..config import RunConfig
+from ..data import get_dataset
 from ..errors import DataError
 from .runs import TrainedRun, load_run
 from .train import METRICS_FILE, train_run
@@ -22,10 +25,16 @@ NO_TRAINING_ENV = "ATTNLIB_NO_TRAINING"
 
 
 def run_dir_for(config: RunConfig, root: Path | None = None) -> Path:
-    """``<runs>/<dataset>/<Model>/<profile>-seed<N>-<hash>``."""
+    """``<runs>/<dataset>/<Model>/<profile>-seed<N>-<hash>``; for a dataset of your own
+    (``attnlib data add``) also ``-data<digest of its files>``, since it can be added again
+    with other documents under the same name and a run must not be reused for them."""
     root = root or paths.runs_dir()
-    return (root / config.data.dataset / config.model.name
-            / f"{config.profile}-seed{config.train.seed}-{config.hash}")
+    name = f"{config.profile}-seed{config.train.seed}-{config.hash}"
+    spec = get_dataset(config.data.dataset)
+    if spec.status == "user":
+        files = json.dumps(dict(spec.mirror_sha256), sort_keys=True).encode()
+        name += "-data" + hashlib.sha256(files).hexdigest()[:8]
+    return root / config.data.dataset / config.model.name / name
 
 
 def is_trained(config: RunConfig, root: Path | None = None) -> bool:
