@@ -5,6 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PROFILE ?= paper
+EDITION ?= instructor
 BENCH_ARGS ?=
 
 # Datasets come from a local mirror when there is one (../shared/data on the project's
@@ -16,15 +17,17 @@ ifeq ($(origin ATTNLIB_DATA_MIRROR), undefined)
   endif
 endif
 
-.PHONY: help venv vendor book test test-fast bench grid clean
+.PHONY: help venv vendor book test test-fast bench grid clean assignments
 
 help:
 	@echo "make book [PROFILE=paper|smoke]  build the HTML book: paper (default) renders the"
 	@echo "                                  published results/paper/, smoke trains from scratch"
+	@echo "make book EDITION=student         the same book without the exercises' solutions"
 	@echo "make test                         unit, notebook, book-build and browser tests"
 	@echo "make test-fast                    unit tests only"
 	@echo "make bench                        erasure and training-speed benchmarks (benchmarks/)"
 	@echo "make grid                         train, test and publish the paper grid on Ray (hours on a CPU)"
+	@echo "make assignments                  student versions of the nbgrader assignments (assignments/release/)"
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,7 +43,7 @@ _vendor/.stamp: js/package.json js/package-lock.json tools/vendor_js.sh | $(VENV
 vendor: _vendor/.stamp
 
 book: $(VENV)/.installed _vendor/.stamp
-	$(PY) tools/build_book.py --profile $(PROFILE)
+	$(PY) tools/build_book.py --profile $(PROFILE) --edition $(EDITION)
 
 test: $(VENV)/.installed _vendor/.stamp
 	$(PY) -m pytest tests -ra --durations=15
@@ -60,3 +63,12 @@ grid: $(VENV)/.installed
 
 clean:
 	rm -rf _build _vendor
+
+# nbgrader's student versions of assignments/source/* (solutions and hidden tests removed),
+# written to assignments/$(ASSIGNMENTS_RELEASE) (git-ignored); see assignments/README.md.
+ASSIGNMENTS_RELEASE ?= release
+assignments: $(VENV)/.installed
+	cd assignments && for a in $$(ls source); do \
+	  $(abspath $(PY)) -m nbgrader generate_assignment "$$a" --no-db --force \
+	    --CourseDirectory.release_directory="$(ASSIGNMENTS_RELEASE)" || exit 1; \
+	done

@@ -417,6 +417,7 @@ class StudyRecords:
                 # stopped by the cap while dev accuracy was still at its best: not converged
                 "stopped_at_cap": (m["epochs"] >= r.config.train.max_epochs
                                    and m["best_epoch"] >= m["epochs"] - 1),
+                "han_batches": _han_batches(r.config),
                 "train_minutes": m["train_seconds"] / 60, "n_train": m["n_train"],
                 "n_test": m["n_test"], "device": m["provenance"]["device"],
                 "source": r.source, "run": r.config.hash,
@@ -559,3 +560,13 @@ def load_study(study: Study, progress: bool = True) -> StudyRecords:
     """Train, test and collect every run of ``study`` (cached; see :func:`ensure_run`)."""
     return StudyRecords(study, [ensure_run(c, study.suite, study.device, progress)
                                 for c in study.run_configs()])
+
+
+def _han_batches(config: RunConfig) -> str:
+    """How a HAN run's batches were cut: the paper's rule, or the smaller batches of the
+    runs published before it (book/models.ipynb, "How HAN is batched")."""
+    if config.model.arch != "han":
+        return ""
+    if config.train.han_batch_cap == "longest_sentence":
+        return "paper's rule"
+    return "smaller (departure)"

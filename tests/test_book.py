@@ -72,7 +72,7 @@ def _open(browser, url: str):
 
 
 PAGES = ["book/intro", "book/data", "book/models", "book/single_weight", "book/multi_weight",
-         "book/explore", "book/paper_claims", "book/conclusions"]
+         "book/explore", "book/paper_claims", "book/conclusions", "book/course_guide"]
 
 
 @pytest.mark.parametrize("name", PAGES)
@@ -82,9 +82,9 @@ def test_page_renders_offline_with_every_chart_and_widget(book_url, browser, nam
     n_charts = charts.count()
     if n_charts:
         page.wait_for_function(
-            f"document.querySelectorAll('div[id^=altair-viz] svg .role-mark').length > 0 && "
-            f"[...document.querySelectorAll('div[id^=altair-viz]')].every("
-            f"d => d.querySelector('svg .role-mark'))", timeout=30_000)
+            "document.querySelectorAll('div[id^=altair-viz] svg .role-mark').length > 0 && "
+            "[...document.querySelectorAll('div[id^=altair-viz]')].every("
+            "d => d.querySelector('svg .role-mark'))", timeout=30_000)
     views = page.locator('script[type="application/vnd.jupyter.widget-view+json"]').count()
     if views:
         page.wait_for_selector(".jupyter-widgets", timeout=30_000)
@@ -119,7 +119,7 @@ def test_in_page_explorer_recomputes_what_attnlib_computes(book_url, browser, tm
     page.wait_for_function("document.querySelectorAll('div[id^=altair-viz] svg .role-mark')"
                            ".length > 10", timeout=30_000)
     data = json.loads(page.locator("script.attnlib-explorer-data").first.text_content())
-    payload, key = data["payload"], data["key"]
+    payload = data["payload"]
     chart = page.locator("div[id^=altair-viz]").first
     view = view_from_payload(payload, 0)
 
@@ -167,3 +167,27 @@ def test_multi_weight_chapter_screenshot(book_url, browser):
     page.screenshot(path=str(out), full_page=True)
     page.close()
     assert out.stat().st_size > 50_000
+
+
+def test_exercises_have_folded_answers_and_the_student_edition_has_none(book_url):
+    """Every exercise of the chapters is on its page with its answer in a dropdown; the
+    student edition, compiled from the same executed notebooks, keeps the exercises and
+    drops every answer (text and code)."""
+    written = sum(p.read_text().count("```{exercise}") for p in (ROOT / "book").glob("*.ipynb"))
+    assert written >= 16
+
+    def count(root: Path, marker: str) -> int:
+        return sum(p.read_text().count(marker) for p in (root / "book").glob("*.html"))
+
+    assert count(HTML, 'class="exercise') == count(HTML, 'class="solution dropdown') == written
+    assert "nothing left to renormalise" in (HTML / "book" / "single_weight.html").read_text()
+    proc = subprocess.run([sys.executable, str(ROOT / "tools" / "build_book.py"),
+                           "--edition", "student", "--no-execute"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    student = ROOT / "_build" / "student" / "html"
+    assert count(student, 'class="exercise') == written
+    assert count(student, 'class="solution') == 0
+    assert "nothing left to renormalise" not in (student / "book" / "single_weight.html").read_text()
+    assert "student edition" in (student / "index.html").read_text() or "student edition" in (
+        student / "book" / "intro.html").read_text()

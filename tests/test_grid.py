@@ -5,7 +5,6 @@ run reported by name without losing the others."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pandas as pd
 import pytest

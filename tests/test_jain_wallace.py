@@ -9,7 +9,6 @@ import pytest
 import torch
 
 from attnlib.config import make_run_config
-from attnlib.data.batching import collate
 from attnlib.inputs.erasure import predicted_probability
 from attnlib.inputs.jain_wallace import (
     PUBLISHED_NUMBERS,

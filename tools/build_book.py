@@ -5,6 +5,13 @@ timeout, parameters of the chosen profile), then compile the HTML with Jupyter B
     python tools/build_book.py --profile smoke
     python tools/build_book.py --profile paper
     python tools/build_book.py --profile smoke --param max_train_docs=300 --param epochs=1
+    python tools/build_book.py --edition student --no-execute   # after a build
+
+The ``student`` edition (``make book EDITION=student``) is the same book without the
+exercises' solutions: the executed notebooks lose every cell from a ``{solution-start}``
+to its ``{solution-end}``, and sphinx-exercise's ``hide_solutions`` drops any plain
+``{solution}``. It is written to ``_build/student/html``; the instructor edition (the
+default, solutions folded) to ``_build/html``.
 """
 
 from __future__ import annotations
@@ -24,6 +31,49 @@ import papermill as pm
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+EDITIONS = ("instructor", "student")
+
+
+def strip_solutions(nb: nbformat.NotebookNode) -> int:
+    """Remove every gated solution (its ``{solution-start}`` and ``{solution-end}`` cells
+    and the cells between them) from ``nb``; returns how many solutions it removed. A
+    start without an end is an error, not a silently half-stripped page."""
+    kept, inside, removed = [], False, 0
+    for cell in nb.cells:
+        text = "".join(cell.source) if cell.cell_type == "markdown" else ""
+        opens, closes = "{solution-start}" in text, "{solution-end}" in text
+        if opens and not inside:
+            # the exercise may share the cell: keep what comes before the start
+            head = text[: text.index("```{solution-start}")].rstrip()
+            if head:
+                kept.append(nbformat.from_dict({**cell, "source": head}))
+            inside, removed = True, removed + 1
+            continue
+        if inside:
+            inside = not closes
+            continue
+        kept.append(cell)
+    if inside:
+        raise ValueError("a {solution-start} has no {solution-end}")
+    nb.cells = kept
+    return removed
+
+
+def make_student_edition(stage: Path) -> int:
+    """Strip the solutions of every executed notebook in ``stage`` and set
+    ``hide_solutions`` in its _config.yml; returns the number of solutions removed."""
+    removed = 0
+    for path in sorted(stage.rglob("*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        removed += strip_solutions(nb)
+        nbformat.write(nb, path)
+    config = yaml.safe_load((stage / "_config.yml").read_text())
+    config.setdefault("sphinx", {}).setdefault("config", {})["hide_solutions"] = True
+    config["title"] = f"{config.get('title', '')} (student edition)"
+    (stage / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False))
+    return removed
 
 
 def toc_notebooks() -> list[Path]:
@@ -92,6 +142,12 @@ def main() -> int:
                         help="extra papermill parameter NAME=VALUE (Python literal)")
     parser.add_argument("--timeout", type=int, default=int(os.environ.get("NB_TIMEOUT", 3600)),
                         help="seconds per cell")
+    parser.add_argument("--edition", choices=EDITIONS,
+                        default=os.environ.get("EDITION") or "instructor",
+                        help="instructor (solutions folded, the default) or student "
+                             "(solutions removed, written to _build/student/html)")
+    parser.add_argument("--no-execute", action="store_true",
+                        help="reuse the notebooks the last build executed (_build/executed)")
     parser.add_argument("--jobs", type=int, default=None,
                         help="chapters executed at once (default: 2 for a profile with "
                              "published results, else 1)")
@@ -101,6 +157,12 @@ def main() -> int:
         return 2
     started = time.monotonic()
     stage = ROOT / "_build" / "executed"
+    if args.no_execute:
+        if not any(stage.rglob("*.ipynb")):
+            print(f"--no-execute: {stage} holds no executed notebooks; build the book once "
+                  "without it", file=sys.stderr)
+            return 2
+        return compile_html(stage, args.edition, None, started)
     shutil.rmtree(stage, ignore_errors=True)
     stage.mkdir(parents=True)
     shutil.copytree(ROOT / "book", stage / "book",
@@ -125,15 +187,35 @@ def main() -> int:
     except pm.PapermillExecutionError as exc:
         print(f"\nnotebook failed: {exc.ename}: {exc.evalue}", file=sys.stderr)
         return 1
-    html = ROOT / "_build" / "html"
+    return compile_html(stage, args.edition, args.profile, started)
+
+
+def compile_html(stage: Path, edition: str, profile: str | None, started: float) -> int:
+    """Jupyter Book on the executed notebooks of ``stage`` (a copy of it for the student
+    edition, so that the instructor's stays reusable)."""
+    output = ROOT
+    if edition == "student":
+        student = ROOT / "_build" / "student"
+        shutil.rmtree(student, ignore_errors=True)
+        shutil.copytree(stage, student / "source")
+        removed = make_student_edition(student / "source")
+        print(f"student edition: {removed} solutions removed", flush=True)
+        stage, output = student / "source", student
+    html = output / "_build" / "html"
     shutil.rmtree(html, ignore_errors=True)
     jupyter_book = Path(sys.executable).parent / "jupyter-book"
-    build = subprocess.run([str(jupyter_book), "build", str(stage), "--path-output", str(ROOT),
+    build = subprocess.run([str(jupyter_book), "build", str(stage), "--path-output", str(output),
                             "--warningiserror", "--keep-going", "--quiet"])
     if build.returncode != 0:
         print("jupyter-book build failed", file=sys.stderr)
         return build.returncode
-    print(f"\nbook built in {time.monotonic() - started:.0f} s ({args.profile} profile): "
+    if edition == "student":  # _build/student/_build/html -> _build/student/html
+        final = ROOT / "_build" / "student" / "html"
+        shutil.move(str(html), str(final))
+        shutil.rmtree(output / "_build", ignore_errors=True)
+        html = final
+    source = f"{profile} profile" if profile else "the notebooks executed last"
+    print(f"\n{edition} edition built in {time.monotonic() - started:.0f} s ({source}): "
           f"open {html / 'index.html'}")
     return 0
 
