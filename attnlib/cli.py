@@ -228,6 +228,7 @@ def _cmd_publish(args: argparse.Namespace) -> None:
         publish_baselines,
         publish_data_summaries,
         publish_followup_tests,
+        publish_inpage_models,
         publish_runs,
     )
     from .study import published_root
@@ -239,6 +240,9 @@ def _cmd_publish(args: argparse.Namespace) -> None:
     if args.followup_tests:
         n = publish_followup_tests(args.profile, dest)
         print(f"{n} of {len(runs)} published runs have the follow-up tests")
+    inpage = publish_inpage_models(args.profile, dest)
+    if inpage:
+        print(f"in-page models (type your own text): {', '.join(inpage)}")
     publish_baselines(args.profile, dest)
     publish_data_summaries(args.profile, dest)
     size = sum(f.stat().st_size for f in dest.rglob("*") if f.is_file()) / 2**20

@@ -233,6 +233,46 @@ def publish_followup_tests(profile: str, dest: Path, source: Path | None = None,
     return done
 
 
+# the published book's "type your own text" section (book/explore.ipynb) runs these in
+# the page; two models of a few MB each keep results/ small
+INPAGE_ENCODERS = ("noenc", "rnn")
+INPAGE_MAX_BYTES = 2_500_000
+
+
+def publish_inpage_models(profile: str, dest: Path, source: Path | None = None,
+                          datasets: Sequence[str] | None = None,
+                          max_bytes: int = INPAGE_MAX_BYTES) -> list[str]:
+    """Store the in-page payload (:mod:`attnlib.presentation.inpage_model`) of the seed-0
+    FLAN noenc and rnn runs of ``datasets`` (default: the first of the profile's plan)
+    beside the published run, when its checkpoint is in the run cache with the published
+    weights. Returns the labels of the runs that have one now."""
+    from .atomic import atomic_path
+    from .presentation.inpage_explorer import STORED_PAYLOAD
+    from .presentation.inpage_model import export_inpage_model, payload_json
+    from .training.runs import load_run
+
+    source = source or paths.runs_dir()
+    wanted = list(datasets) if datasets is not None else (
+        [planned_runs(profile)[0][0]] if profile in PLANS else [])
+    done = []
+    for entry in read_manifest(dest):
+        if (entry["dataset"] not in wanted or entry["arch"] != "flan" or entry["seed"] != 0
+                or entry["encoder"] not in INPAGE_ENCODERS):
+            continue
+        target = dest / entry["path"] / STORED_PAYLOAD
+        cache = (source / entry["dataset"] / entry["model"]
+                 / f"{profile}-seed{entry['seed']}-{entry['hash']}")
+        if not target.exists() and (cache / "model.pt").exists():
+            run = load_run(cache, device="cpu")
+            if _same_weights(read_json(dest / entry["path"] / "metrics.json"), run.metrics):
+                with atomic_path(target) as tmp:
+                    tmp.write_text(payload_json(export_inpage_model(run, max_bytes=max_bytes)),
+                                   encoding="utf-8")
+        if target.exists():
+            done.append(f"{entry['dataset']}/{entry['model']}/seed{entry['seed']}")
+    return done
+
+
 UNIFORM_TWINS_FILE = "uniform_twins.parquet"
 UNIFORM_TWINS_VERSION = "1"
 UNIFORM_TWINS_COLUMNS: dict[str, str] = {

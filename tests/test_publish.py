@@ -18,6 +18,7 @@ from attnlib.plan import missing_runs, planned_runs
 from attnlib.publish import (
     PUBLISHED_FILES,
     publish_followup_tests,
+    publish_inpage_models,
     publish_runs,
     read_manifest,
     run_keys,
@@ -54,6 +55,10 @@ def test_published_runs_rebuild_the_study_without_training(tmp_path, monkeypatch
     write_json(dest / "manifest.json", {"profile": "smoke", "runs": [stale]})
     assert publish_runs("smoke", dest, configs=make_study("smoke", **TINY).run_configs()) == runs
     assert not (dest / stale["path"]).exists()
+    # the explore chapter's in-page model travels too (smoke has no plan: name the dataset)
+    assert publish_inpage_models("smoke", dest, source=tmp_path / "runs",
+                                 datasets=["imdb"]) == ["imdb/FLANnoenc/seed0"]
+    assert (published / "inpage_model.json").stat().st_size > 10_000
 
     # a fresh machine: empty run cache, training forbidden, results read from dest
     monkeypatch.setenv(paths.RUNS_ENV, str(tmp_path / "empty"))
@@ -66,6 +71,9 @@ def test_published_runs_rebuild_the_study_without_training(tmp_path, monkeypatch
     assert len(again.results()) == len(trained.results())
     pd.testing.assert_frame_equal(again.runs[0].layer_tests(), layer)
     pd.testing.assert_frame_equal(again.runs[0].input_tests(), inputs)
+    from attnlib.presentation.inpage_explorer import inpage_section
+    note, widget = inpage_section(again.runs)  # no checkpoint: the stored payload runs
+    assert note == "" and "attnlib-inpage" in widget
     # a published table computed with other settings is left out, not mixed in
     from attnlib.layer.followup_results import LAYER_COLUMNS, LAYER_SCHEMA_VERSION, save_table
     layer_file = dest / runs[0]["path"] / "layer_tests.parquet"
