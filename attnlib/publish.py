@@ -8,6 +8,7 @@ Explained in the book's introduction (book/intro.md, "How to re-run this book").
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections.abc import Sequence
 from dataclasses import replace
@@ -27,11 +28,16 @@ from .layer.results import load_results, read_provenance, save_results
 from .layer.suite import SuiteConfig, suite_key
 from .plan import PLANS, RunKey, missing_runs, planned_runs, run_label
 from .presentation.explorer import round_floats
+from .presentation.inpage_explorer import STORED_PAYLOAD
 
 PUBLISHED_FILES = ("config.json", "metrics.json", "history.json", "erasure.parquet",
                    "explorer.json")
 FOLLOWUP_FILES = (LAYER_TESTS_FILE, INPUT_TESTS_FILE, JW_FILE)
+INPAGE_FILE = STORED_PAYLOAD  # the explore chapter's in-page model
+# computed from a checkpoint, so a run published again without it keeps what it had
+KEPT_FILES = FOLLOWUP_FILES + (INPAGE_FILE,)
 MANIFEST = "manifest.json"
+RUN_FOLDER = re.compile(r"seed\d+-[0-9a-f]{12}(\.tmp)?")
 
 
 def _finished_runs(profile: str, root: Path, configs: list[RunConfig] | None = None,
@@ -163,6 +169,9 @@ def publish_runs(profile: str, dest: Path, source: Path | None = None,
         for name in FOLLOWUP_FILES:  # optional: the follow-up tests, when computed
             if (directory / name).exists():
                 shutil.copy2(directory / name, tmp / name)
+        for name in KEPT_FILES:  # the same run (same hash) published before with more
+            if (target / name).exists() and not (tmp / name).exists():
+                shutil.copy2(target / name, tmp / name)
         shutil.rmtree(target, ignore_errors=True)
         tmp.rename(target)
         key = (config.data.dataset, config.model.name, config.train.seed)
@@ -188,8 +197,19 @@ def publish_runs(profile: str, dest: Path, source: Path | None = None,
                                                    ["rnn", "conv", "noenc"].index(e["encoder"]),
                                                    e["seed"]))
     write_json(dest / MANIFEST, {"profile": profile, "runs": runs})
+    _remove_strays(dest, runs)
     write_readme(profile, dest)
     return runs
+
+
+def _remove_strays(dest: Path, runs: list[dict[str, Any]]) -> None:
+    """Delete run folders that the manifest does not list (left by an interrupted or
+    older publication), so that the published tree holds exactly the manifest's runs."""
+    listed = {dest / e["path"] for e in runs}
+    for folder in dest.glob("*/*/seed*"):
+        if folder.is_dir() and RUN_FOLDER.fullmatch(folder.name) and folder not in listed:
+            print(f"removing {folder}: not a published run")
+            shutil.rmtree(folder)
 
 
 def publish_followup_tests(profile: str, dest: Path, source: Path | None = None,
@@ -247,7 +267,6 @@ def publish_inpage_models(profile: str, dest: Path, source: Path | None = None,
     beside the published run, when its checkpoint is in the run cache with the published
     weights. Returns the labels of the runs that have one now."""
     from .atomic import atomic_path
-    from .presentation.inpage_explorer import STORED_PAYLOAD
     from .presentation.inpage_model import export_inpage_model, payload_json
     from .training.runs import load_run
 
@@ -259,7 +278,7 @@ def publish_inpage_models(profile: str, dest: Path, source: Path | None = None,
         if (entry["dataset"] not in wanted or entry["arch"] != "flan" or entry["seed"] != 0
                 or entry["encoder"] not in INPAGE_ENCODERS):
             continue
-        target = dest / entry["path"] / STORED_PAYLOAD
+        target = dest / entry["path"] / INPAGE_FILE
         cache = (source / entry["dataset"] / entry["model"]
                  / f"{profile}-seed{entry['seed']}-{entry['hash']}")
         if not target.exists() and (cache / "model.pt").exists():

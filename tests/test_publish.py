@@ -59,6 +59,15 @@ def test_published_runs_rebuild_the_study_without_training(tmp_path, monkeypatch
     assert publish_inpage_models("smoke", dest, source=tmp_path / "runs",
                                  datasets=["imdb"]) == ["imdb/FLANnoenc/seed0"]
     assert (published / "inpage_model.json").stat().st_size > 10_000
+    # published again without a checkpoint at hand, a run keeps what was computed from
+    # it; a run folder the manifest does not list is removed
+    stray = dest / "imdb" / "FLANnoenc" / "seed0-abcdefabcdef"
+    stray.mkdir()
+    (stray / "explorer.json").write_text("{}")
+    for checkpoint in (tmp_path / "runs").rglob("model.pt"):
+        checkpoint.unlink()
+    assert publish_runs("smoke", dest, configs=make_study("smoke", **TINY).run_configs()) == runs
+    assert (published / "inpage_model.json").exists() and not stray.exists()
 
     # a fresh machine: empty run cache, training forbidden, results read from dest
     monkeypatch.setenv(paths.RUNS_ENV, str(tmp_path / "empty"))
