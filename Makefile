@@ -45,8 +45,13 @@ vendor: _vendor/.stamp
 book: $(VENV)/.installed _vendor/.stamp
 	$(PY) tools/build_book.py --profile $(PROFILE) --edition $(EDITION)
 
+# Two test processes on a 2-core machine (TEST_WORKERS=auto: one per core), one torch
+# thread each: OpenMP threads that spin-wait on a shared CPU cost far more than they bring.
+# Tests are dealt out file by file, so that one worker builds the book for all its tests.
+TEST_WORKERS ?= 2
 test: $(VENV)/.installed _vendor/.stamp
-	$(PY) -m pytest tests -ra --durations=15
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(PY) -m pytest tests -n $(TEST_WORKERS) \
+	  --dist loadfile -ra --durations=15
 
 test-fast: $(VENV)/.installed
 	$(PY) -m pytest tests -ra -m "not book and not slow"
