@@ -281,7 +281,8 @@ def publish_inpage_models(profile: str, dest: Path, source: Path | None = None,
         target = dest / entry["path"] / INPAGE_FILE
         cache = (source / entry["dataset"] / entry["model"]
                  / f"{profile}-seed{entry['seed']}-{entry['hash']}")
-        if not target.exists() and (cache / "model.pt").exists():
+        finished = (cache / "model.pt").exists() and (cache / "metrics.json").exists()
+        if not target.exists() and finished:
             run = load_run(cache, device="cpu")
             if _same_weights(read_json(dest / entry["path"] / "metrics.json"), run.metrics):
                 with atomic_path(target) as tmp:

@@ -261,3 +261,29 @@ def test_section_shows_runs_with_a_checkpoint_and_names_those_without(flan_runs,
     note, html = inpage_section([record(noenc, False, tmp_path)])
     assert note == "" and noenc.config.label in html
     assert inpage_section([])[1] == ""
+
+
+def test_the_section_picks_the_first_dataset_whose_models_can_run(tmp_path):
+    """The chapter shows the seed-0 FLAN noenc/rnn models of the first dataset with a
+    checkpoint or a stored payload (the published book has them for one dataset only)."""
+    from types import SimpleNamespace
+
+    from attnlib.presentation.inpage_explorer import STORED_PAYLOAD, inpage_runs
+
+    def record(dataset: str, model: str, seed: int = 0, model_file: bool = False,
+               payload: bool = False):
+        folder = tmp_path / f"{dataset}-{model}-{seed}"
+        folder.mkdir()
+        if payload:
+            (folder / STORED_PAYLOAD).write_text("{}")
+        config = SimpleNamespace(data=SimpleNamespace(dataset=dataset),
+                                 train=SimpleNamespace(seed=seed),
+                                 model=SimpleNamespace(name=model))
+        return SimpleNamespace(config=config, directory=folder, has_model=model_file)
+
+    runs = [record("a", "FLANrnn"), record("a", "HANrnn", model_file=True),
+            record("b", "FLANnoenc", payload=True), record("b", "FLANrnn", seed=1),
+            record("c", "FLANrnn", model_file=True)]
+    assert inpage_runs(runs, ["a", "b", "c"]) == [runs[2]]
+    assert inpage_runs(runs, ["a"]) == [runs[0]]  # nothing runnable: the note explains
+    assert inpage_runs(runs, []) == []

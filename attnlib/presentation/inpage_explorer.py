@@ -83,6 +83,24 @@ def inpage_payload(directory: Path, load: Callable[[], TrainedRun] | None
     return export_inpage_model(load()) if load is not None else None
 
 
+INPAGE_MODELS = ("FLANnoenc", "FLANrnn")
+
+
+def inpage_runs(records: Sequence[Any], datasets: Sequence[str]) -> list[Any]:
+    """The seed-0 FLAN noenc and rnn runs (:data:`INPAGE_MODELS`) of the first of
+    ``datasets`` that has one the page can run (a stored payload or a checkpoint), else
+    those of the first dataset (the section then says why it shows nothing)."""
+    def of(dataset: str) -> list[Any]:
+        return [r for r in records if r.config.data.dataset == dataset
+                and r.config.train.seed == 0 and r.config.model.name in INPAGE_MODELS]
+
+    for dataset in datasets:
+        runs = of(dataset)
+        if any(r.has_model or (r.directory / STORED_PAYLOAD).exists() for r in runs):
+            return runs
+    return of(datasets[0]) if datasets else []
+
+
 def inpage_section(records: Sequence[RunLike], key: str = "typed") -> tuple[str, str]:
     """(markdown, html) for the chapter: a sentence per run that has neither a checkpoint
     nor a stored payload, and the explorer over the others ("" when there are none)."""
