@@ -75,3 +75,24 @@ def serve_directory(directory: Path) -> Iterator[str]:
         yield f"http://127.0.0.1:{httpd.server_address[1]}"
     finally:
         httpd.shutdown()
+
+
+def open_offline_page(browser, url: str, **page_options):
+    """A page of ``browser`` at ``url`` that lets no request leave 127.0.0.1 (data: and
+    blob: allowed). Returns (page, external requests blocked, page and console errors)."""
+    page = browser.new_page(**page_options)
+    external: list[str] = []
+    errors: list[str] = []
+
+    def route(r):
+        if r.request.url.startswith(("http://127.0.0.1", "data:", "blob:")):
+            r.continue_()
+        else:
+            external.append(r.request.url)
+            r.abort()
+
+    page.route("**/*", route)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.on("console", lambda m: m.type == "error" and errors.append(m.text))
+    page.goto(url, wait_until="load")
+    return page, external, errors

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from .conftest import requires_imdb, serve_directory
+from .conftest import open_offline_page, requires_imdb, serve_directory
 
 ROOT = Path(__file__).resolve().parents[1]
 HTML = ROOT / "_build" / "html"
@@ -54,21 +54,7 @@ def browser():
 
 
 def _open(browser, url: str):
-    page = browser.new_page(viewport={"width": 1300, "height": 900})
-    external, errors = [], []
-
-    def route(r):
-        if r.request.url.startswith(("http://127.0.0.1", "data:", "blob:")):
-            r.continue_()
-        else:
-            external.append(r.request.url)
-            r.abort()
-
-    page.route("**/*", route)
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.on("console", lambda m: m.type == "error" and errors.append(m.text))
-    page.goto(url, wait_until="load")
-    return page, external, errors
+    return open_offline_page(browser, url, viewport={"width": 1300, "height": 900})
 
 
 PAGES = ["book/intro", "book/data", "book/models", "book/single_weight", "book/multi_weight",

@@ -37,7 +37,7 @@ from attnlib.presentation.inpage_model import (
     reference_forward,
 )
 
-from .conftest import _small_run, requires_imdb, serve_directory
+from .conftest import _small_run, open_offline_page, requires_imdb, serve_directory
 
 CHROMIUM = shutil.which("chromium")
 SAMPLES = [
@@ -139,20 +139,7 @@ def page(flan_runs, tmp_path_factory):
     with serve_directory(folder) as url, playwright.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=[
             "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        pg = browser.new_page()
-        external, errors = [], []
-
-        def route(r):
-            if r.request.url.startswith(("http://127.0.0.1", "data:", "blob:")):
-                r.continue_()
-            else:
-                external.append(r.request.url)
-                r.abort()
-
-        pg.route("**/*", route)
-        pg.on("pageerror", lambda e: errors.append(str(e)))
-        pg.on("console", lambda m: m.type == "error" and errors.append(m.text))
-        pg.goto(f"{url}/index.html", wait_until="load")
+        pg, external, errors = open_offline_page(browser, f"{url}/index.html")
         pg.wait_for_selector(".attnlib-inpage-prob", timeout=30_000)
         yield pg
         browser.close()
