@@ -365,8 +365,31 @@ def write_readme(profile: str, dest: Path) -> Path:
     runs = read_manifest(dest)
     path = dest / "README.md"
     path.write_text(_readme(profile, runs) + _baselines_section(dest)
-                    + _missing_section(profile, runs))
+                    + _missing_section(profile, runs) + _size_section(dest))
     return path
+
+
+def _size_section(dest: Path) -> str:
+    """The README's table of what the published files weigh, by dataset and by file."""
+    files = [f for f in dest.rglob("*") if f.is_file() and f.name != "README.md"]
+    if not files:
+        return ""
+    by_dataset: dict[str, int] = {}
+    by_file: dict[str, int] = {}
+    for f in files:
+        parts = f.relative_to(dest).parts
+        dataset, name = (parts[0], f"`{f.name}`") if len(parts) > 1 else ("(top level)",) * 2
+        by_dataset[dataset] = by_dataset.get(dataset, 0) + f.stat().st_size
+        by_file[name] = by_file.get(name, 0) + f.stat().st_size
+    lines = ["", f"## Size: {sum(by_dataset.values()) / 1e6:.1f} MB", "",
+             "Most of it is `erasure.parquet`, one row per test document, test and ranking "
+             "(float32, zstd): each dataset weighs about what its test set does.", ""]
+    for title, sizes in (("dataset", by_dataset), ("file", by_file)):
+        lines += [f"| {title} | MB |", "|---|---|"]
+        ordered = sorted(sizes.items(), key=lambda kv: -kv[1])
+        lines += [f"| {k} | {v / 1e6:.1f} |" for k, v in ordered]
+        lines.append("")
+    return "\n".join(lines)
 
 
 def _baselines_section(dest: Path) -> str:

@@ -43,7 +43,12 @@ def test_published_runs_rebuild_the_study_without_training(tmp_path, monkeypatch
     published = dest / runs[0]["path"]
     assert sorted(p.name for p in published.iterdir()) == sorted(PUBLISHED_FILES)
     assert not list(dest.rglob("*.pt"))  # no checkpoints
-    assert "FLANnoenc" in (dest / "README.md").read_text()
+    readme = (dest / "README.md").read_text()
+    assert "FLANnoenc" in readme
+    weight = sum(f.stat().st_size for f in dest.rglob("*")
+                 if f.is_file() and f.name != "README.md")
+    assert f"## Size: {weight / 1e6:.1f} MB" in readme  # what the folder weighs, by dataset
+    assert "| imdb |" in readme and "| `erasure.parquet` |" in readme  # and by file
     assert read_manifest(dest) == runs
     # the follow-up tests travel with a published run whose checkpoint is at hand
     pairs, _ = trained.uniform_twins(train=True)  # its uniform-attention twin, in the cache
