@@ -70,6 +70,7 @@ from .publish import (
     run_keys,
 )
 from .training.baseline import ensure_baseline, model_checks, read_published_baselines
+from .training.convergence import still_rising_at_cap
 from .training.pipeline import ensure_trained, run_dir_for
 from .training.runs import TrainedRun, load_run
 from .training.train import HISTORY_FILE, METRICS_FILE, MODEL_FILE
@@ -414,9 +415,11 @@ class StudyRecords:
                 "dev_accuracy": m["dev_accuracy"], "majority_baseline": m["majority_baseline"],
                 "epochs": m["epochs"], "best_epoch": m["best_epoch"],
                 "max_epochs": r.config.train.max_epochs,
-                # stopped by the cap while dev accuracy was still at its best: not converged
-                "stopped_at_cap": (m["epochs"] >= r.config.train.max_epochs
-                                   and m["best_epoch"] >= m["epochs"] - 1),
+                "hit_cap": m["epochs"] >= r.config.train.max_epochs,
+                # hit the cap while dev accuracy still rose by more than its noise
+                "still_rising_at_cap": still_rising_at_cap(
+                    r.history, r.config.train.max_epochs, r.config.train.patience,
+                    m["n_dev"]),
                 "han_batches": _han_batches(r.config),
                 "train_minutes": m["train_seconds"] / 60, "n_train": m["n_train"],
                 "n_test": m["n_test"], "device": m["provenance"]["device"],

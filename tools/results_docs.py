@@ -13,6 +13,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from attnlib.training.convergence import late_dev_gain, still_rising_at_cap  # noqa: E402
+
 TARGETS = {("imdb", "HANrnn"): 0.88, ("imdb", "FLANrnn"): 0.88}
 
 
@@ -105,8 +108,17 @@ def _baselines(dataset: str, results: Path) -> list[str]:
             f"**{100 * b['tfidf_accuracy']:.2f}%**."]
 
 
+def _cap_note(history: list[dict], window: int, n_dev: int) -> str:
+    """What reaching the epoch cap means for one run (attnlib.training.convergence)."""
+    gain = late_dev_gain(history, window)
+    change = "" if gain is None else f"dev {100 * gain:+.2f} points over its last {window} epochs"
+    if still_rising_at_cap(history, len(history), window, n_dev):
+        return f"stopped by the epoch cap while still rising ({change or 'too short to tell'})"
+    return f"reached the epoch cap on a plateau ({change}, within one standard error)"
+
+
 def _convergence(results: Path, runs: list[dict]) -> list[str]:
-    """Runs stopped by the epoch cap while dev accuracy was still at its best, and runs
+    """Runs that reached the epoch cap (on a plateau or still rising), and runs
     whose learning rate had been halved to almost nothing (ReduceLROnPlateau reacting to
     the noise of a small dev set)."""
     lines = ["", "## Convergence", "",
@@ -119,8 +131,8 @@ def _convergence(results: Path, runs: list[dict]) -> list[str]:
         cap, epochs, best = config["train"]["max_epochs"], metrics["epochs"], metrics["best_epoch"]
         final_lr = history[-1]["lr"] if history else float("nan")
         notes = []
-        if epochs >= cap and best >= epochs - 1:
-            notes.append("stopped by the epoch cap while still improving")
+        if epochs >= cap:
+            notes.append(_cap_note(history, config["train"]["patience"], metrics["n_dev"]))
         if final_lr < config["train"]["lr"] / 100:
             notes.append("learning rate halved below 1% of its start")
         lines.append(f"| {r['model']} | {r['seed']} | {epochs} / {cap} | {best} | "
