@@ -150,3 +150,22 @@ def test_explorers_offer_the_follow_up_rankings(small_imdb_run):
     assert radio["bind"]["options"] == list(EXPLORER_RANKINGS)
     with pytest.raises(Exception, match="unknown ranking"):
         view_from_payload(old, 0).scores("integrated_gradients")
+
+
+def test_rounded_payload_weights_are_renormalised_so_erasures_stay_exact():
+    # weights rounded to 8 digits sum to 1 only within 1e-8; with item logits in the
+    # hundreds the leave-one-out formula (which assumes a distribution) then disagreed with
+    # erasing the item by about 1e-6 before view_from_payload renormalised
+    rng = np.random.default_rng(0)
+    alpha = rng.dirichlet(np.ones(7))
+    payload = {"classes": ["a", "b", "c"], "bias": [0.3, -0.2, 0.1], "documents": [{
+        "doc_id": "d", "items": list("abcdefg"), "label": 0,
+        "alpha": [float(f"{a:.8g}") for a in alpha],
+        "item_logits": (rng.normal(size=(7, 3)) * 300).tolist(),
+        "gradient": [0.0] * 7}]}
+    assert abs(sum(payload["documents"][0]["alpha"]) - 1) > 1e-12
+    view = view_from_payload(payload, 0)
+    assert view.alpha.sum() == pytest.approx(1.0, abs=1e-15)
+    p = view.probabilities()[view.prediction]
+    by_erasing = [p - view.probabilities([i])[view.prediction] for i in range(7)]
+    np.testing.assert_allclose(view.scores("leave_one_out"), by_erasing, atol=1e-12)
