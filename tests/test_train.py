@@ -157,12 +157,28 @@ def test_the_han_batch_rule_keeps_published_hashes_and_changes_batches():
     # every published run, whichever fields its config predates, keeps its recorded hash
     published = Path(__file__).parents[1] / "results" / "paper"
     manifest = json.loads((published / "manifest.json").read_text())["runs"]
-    legacy = 0
     for entry in manifest:
         recorded = json.loads((published / entry["path"] / "config.json").read_text())
         assert RunConfig.from_dict(recorded).hash == recorded["hash"] == entry["hash"]
-        legacy += entry["arch"] == "han" and "word_layout" not in recorded["model"]
-    assert legacy > 0  # HAN runs published before the packed word level are among them
+    # a HAN run published before word_layout, han_batch_cap and min_lr existed (IMDB HANrnn
+    # seed 0 as committed in bf39680, since replaced): it keeps its recorded hash
+    legacy = {
+        "data": {"dataset": "imdb", "dev_fraction": 0.1, "embedding_dim": 200,
+                 "max_test_docs": None, "max_train_docs": None, "min_count": 5,
+                 "split_seed": 0, "train_max_sentence_tokens": None,
+                 "train_max_sentences": None, "w2v_epochs": 5},
+        "hash": "5dd044406aab", "library_version": "0.1.0", "profile": "paper",
+        "model": {"arch": "han", "conv_dropout": 0.3, "conv_filters": 50,
+                  "conv_widths": [3, 5], "dropout_doc": 0.22016423,
+                  "dropout_out": 0.24573556, "dropout_words": 0.44446746,
+                  "embedding_dim": 200, "encoder": "rnn", "rnn_hidden": 50},
+        "train": {"batch_size": 64, "grad_clip": 10.0, "lr": 0.0004, "lr_factor": 0.5,
+                  "lr_patience": 0, "max_epochs": 15, "patience": 5, "seed": 0,
+                  "token_cap": 2000}}
+    old_run = RunConfig.from_dict(legacy)
+    assert old_run.hash == "5dd044406aab"
+    assert old_run.train.han_batch_cap == "padded_tokens" and old_run.train.min_lr == 0.0
+    assert old_run.model.word_layout == "padded"
     config = make_run_config("paper", "imdb", "flan", "rnn", 0)
     assert config.hash == "e1f641477841"  # results/paper/imdb/FLANrnn: unchanged preset
     paper_rule = replace(config, train=replace(config.train, han_batch_cap="longest_sentence"))
