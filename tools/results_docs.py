@@ -108,11 +108,11 @@ def _baselines(dataset: str, results: Path) -> list[str]:
             f"**{100 * b['tfidf_accuracy']:.2f}%**."]
 
 
-def _cap_note(history: list[dict], window: int, n_dev: int) -> str:
+def _cap_note(history: list[dict], cap: int, window: int, n_dev: int) -> str:
     """What reaching the epoch cap means for one run (attnlib.training.convergence)."""
     gain = late_dev_gain(history, window)
     change = "" if gain is None else f"dev {100 * gain:+.2f} points over its last {window} epochs"
-    if still_rising_at_cap(history, len(history), window, n_dev):
+    if still_rising_at_cap(history, cap, window, n_dev):
         return f"stopped by the epoch cap while still rising ({change or 'too short to tell'})"
     return f"reached the epoch cap on a plateau ({change}, within one standard error)"
 
@@ -132,7 +132,7 @@ def _convergence(results: Path, runs: list[dict]) -> list[str]:
         final_lr = history[-1]["lr"] if history else float("nan")
         notes = []
         if epochs >= cap:
-            notes.append(_cap_note(history, config["train"]["patience"], metrics["n_dev"]))
+            notes.append(_cap_note(history, cap, config["train"]["patience"], metrics["n_dev"]))
         if final_lr < config["train"]["lr"] / 100:
             notes.append("learning rate halved below 1% of its start")
         lines.append(f"| {r['model']} | {r['seed']} | {epochs} / {cap} | {best} | "
