@@ -24,7 +24,7 @@ from .errors import DataError
 from .inputs.jain_wallace import JW_FILE
 from .inputs.results import INPUT_TESTS_FILE
 from .layer.followup_results import LAYER_TESTS_FILE
-from .layer.results import load_results, read_provenance, save_results
+from .layer.results import OMITTED_KEY, load_results, read_provenance, save_results
 from .layer.suite import SuiteConfig, suite_key
 from .plan import PLANS, RunKey, missing_runs, planned_runs, run_label
 from .presentation.explorer import round_floats
@@ -37,6 +37,9 @@ INPAGE_FILE = STORED_PAYLOAD  # the explore chapter's in-page model
 # computed from a checkpoint, so a run published again without it keeps what it had
 KEPT_FILES = FOLLOWUP_FILES + (INPAGE_FILE,)
 MANIFEST = "manifest.json"
+# left out of the published erasure files to keep results/ small: the book reads only
+# their difference, delta_js (stored), and the top item (stored)
+PUBLISHED_OMITTED = ("js_top", "js_random", "random_item")
 RUN_FOLDER = re.compile(r"seed\d+-[0-9a-f]{12}(\.tmp)?")
 
 
@@ -158,10 +161,7 @@ def publish_runs(profile: str, dest: Path, source: Path | None = None,
         tmp.mkdir(parents=True)
         for name in PUBLISHED_FILES:
             if name == "erasure.parquet":  # re-encoded in the current (compact) format
-                frame = load_results(directory / name)
-                prov = {k: v for k, v in frame.attrs["provenance"].items()
-                        if k != "schema_version"}
-                save_results(frame, tmp / name, prov)
+                _save_compact(directory / name, tmp / name)
             elif name == "explorer.json":  # compact: 8 significant digits, no indentation
                 write_json(tmp / name, round_floats(read_json(directory / name)), compact=True)
             else:
@@ -193,6 +193,10 @@ def publish_runs(profile: str, dest: Path, source: Path | None = None,
             "n_test": metrics["n_test"], "device": metrics["provenance"]["device"],
             "git_commit": metrics["provenance"]["git_commit"],
         }
+    for entry in entries.values():  # runs published before the compact format
+        path = dest / entry["path"] / "erasure.parquet"
+        if read_provenance(path).get(OMITTED_KEY) != list(PUBLISHED_OMITTED):
+            _save_compact(path, path)
     runs = sorted(entries.values(), key=lambda e: (e["dataset"], e["arch"] != "han",
                                                    ["rnn", "conv", "noenc"].index(e["encoder"]),
                                                    e["seed"]))
@@ -200,6 +204,14 @@ def publish_runs(profile: str, dest: Path, source: Path | None = None,
     _remove_strays(dest, runs)
     write_readme(profile, dest)
     return runs
+
+
+def _save_compact(source: Path, target: Path) -> None:
+    """Re-encode an erasure results file in the published format: the current schema,
+    without :data:`PUBLISHED_OMITTED` (atomic, so ``source`` may be ``target``)."""
+    frame = load_results(source)
+    prov = {k: v for k, v in frame.attrs["provenance"].items() if k != "schema_version"}
+    save_results(frame, target, prov, omit=PUBLISHED_OMITTED)
 
 
 def _remove_strays(dest: Path, runs: list[dict[str, Any]]) -> None:
@@ -383,7 +395,10 @@ def _size_section(dest: Path) -> str:
         by_file[name] = by_file.get(name, 0) + f.stat().st_size
     lines = ["", f"## Size: {sum(by_dataset.values()) / 1e6:.1f} MB", "",
              "Most of it is `erasure.parquet`, one row per test document, test and ranking "
-             "(float32, zstd): each dataset weighs about what its test set does.", ""]
+             "(float32, zstd, without the columns "
+             f"{', '.join(f'`{c}`' for c in PUBLISHED_OMITTED)}, which the book never reads: "
+             "the run cache keeps them): each dataset weighs about what its test set does.",
+             ""]
     for title, sizes in (("dataset", by_dataset), ("file", by_file)):
         lines += [f"| {title} | MB |", "|---|---|"]
         ordered = sorted(sizes.items(), key=lambda kv: -kv[1])

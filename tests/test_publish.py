@@ -17,6 +17,7 @@ from attnlib.atomic import write_json
 from attnlib.plan import missing_runs, planned_runs
 from attnlib.publish import (
     PUBLISHED_FILES,
+    PUBLISHED_OMITTED,
     publish_followup_tests,
     publish_inpage_models,
     publish_runs,
@@ -83,6 +84,9 @@ def test_published_runs_rebuild_the_study_without_training(tmp_path, monkeypatch
     assert again.metrics_table()["test_accuracy"].tolist() == \
         trained.metrics_table()["test_accuracy"].tolist()
     assert len(again.results()) == len(trained.results())
+    kept = [c for c in again.results().columns if c not in PUBLISHED_OMITTED]
+    pd.testing.assert_frame_equal(again.results()[kept], trained.results()[kept])
+    assert again.results()[list(PUBLISHED_OMITTED)].isna().all().all()
     pd.testing.assert_frame_equal(again.runs[0].layer_tests(), layer)
     pd.testing.assert_frame_equal(again.runs[0].input_tests(), inputs)
     from attnlib.presentation.inpage_explorer import inpage_section

@@ -44,6 +44,21 @@ def test_round_trip_keeps_schema_and_provenance(tmp_path):
     assert read_provenance(path)["schema_version"] == "1"
 
 
+def test_omitted_columns_load_as_missing_and_nothing_else_changes(tmp_path):
+    df = _frame()
+    path = save_results(df, tmp_path / "r.parquet", {"seed": 0},
+                        omit=("js_random", "js_top", "random_item"))
+    assert read_provenance(path)["omitted_columns"] == ["js_top", "js_random", "random_item"]
+    back = load_results(path)
+    assert back[["js_top", "js_random", "random_item"]].isna().all().all()
+    kept = [c for c in SCHEMA if c not in ("js_top", "js_random", "random_item")]
+    pd.testing.assert_frame_equal(back[kept], df[kept])
+    pd.testing.assert_frame_equal(summaries.negative_delta_js_share(back),
+                                  summaries.negative_delta_js_share(df))
+    with pytest.raises(ValueError, match=r"cannot omit \['delta_js'\]"):
+        save_results(df, tmp_path / "x.parquet", {}, omit=("delta_js",))
+
+
 def test_wrong_or_missing_columns_are_rejected(tmp_path):
     with pytest.raises(ResultSchemaError, match="lacks the columns"):
         save_results(_frame().drop(columns=["delta_js"]), tmp_path / "x.parquet", {})

@@ -19,6 +19,7 @@ from ..errors import ResultSchemaError
 
 SCHEMA_VERSION = "1"
 _META_KEY = b"attnlib"
+OMITTED_KEY = "omitted_columns"  # provenance entry: the columns a file leaves out
 
 # column -> pandas dtype; nullable dtypes where a test leaves a column empty
 SCHEMA: dict[str, str] = {
@@ -54,6 +55,9 @@ TESTS = ("single", "multi")
 # columns computed from others on load rather than stored (they are exact functions of
 # stored integers, so recomputing them loses nothing and keeps the files smaller)
 DERIVED = ("first_flip_fraction",)
+# columns a results file may leave out (see save_results' ``omit``): never keys, never
+# read by the book; a file that omits them loads with <NA> there
+OMITTABLE = ("js_top", "js_random", "random_item")
 
 
 def _derive(df: pd.DataFrame) -> pd.DataFrame:
@@ -87,19 +91,30 @@ def to_schema(columns: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(data)
 
 
-def save_results(df: pd.DataFrame, path: str | Path, provenance: dict[str, Any]) -> Path:
+def save_results(df: pd.DataFrame, path: str | Path, provenance: dict[str, Any],
+                 omit: tuple[str, ...] = ()) -> Path:
     """Validate and write ``df`` atomically as zstd-compressed Parquet with provenance
     (without its creation time, so that identical results give identical bytes, and
     without the :data:`DERIVED` columns, which :func:`load_results` recomputes).
+
+    ``omit`` leaves out some of the :data:`OMITTABLE` columns (the published results do,
+    to stay small); the file records which, and :func:`load_results` gives <NA> there.
 
     Float columns are stored at float32 precision (about 7 significant digits; the signs
     of Delta JS and every comparison the book makes are unaffected), which makes the
     files about a third smaller.
     """
-    df = validate(df).drop(columns=list(DERIVED))
+    unknown = sorted(set(omit) - set(OMITTABLE))
+    if unknown:
+        raise ValueError(f"cannot omit {unknown} from a results file: only {OMITTABLE} may be "
+                         "left out")
+    omit = tuple(c for c in OMITTABLE if c in omit)
+    df = validate(df).drop(columns=list(DERIVED) + list(omit))
     # no creation time: identical runs give byte-identical files, comparable by checksum
-    provenance = {k: v for k, v in provenance.items() if k != "created"}
-    floats = [c for c, t in SCHEMA.items() if t == "Float64" and c not in DERIVED]
+    provenance = {k: v for k, v in provenance.items() if k not in ("created", OMITTED_KEY)}
+    if omit:
+        provenance[OMITTED_KEY] = list(omit)
+    floats = [c for c, t in SCHEMA.items() if t == "Float64" and c in df.columns]
     for column in floats:
         df[column] = df[column].astype("Float32").astype("Float64")
     table = pa.Table.from_pandas(df, preserve_index=False)
@@ -171,8 +186,14 @@ def load_results(path: str | Path) -> pd.DataFrame:
     except (OSError, ValueError, pa.ArrowException) as error:
         raise _damaged(path, error) from error
     _check_stored_types(table.schema, path)
-    df = validate(table.to_pandas(types_mapper=pd.ArrowDtype).pipe(_to_numpy).pipe(_derive),
-                  str(path))
+    omitted = provenance.get(OMITTED_KEY, [])
+    if not isinstance(omitted, list) or not set(omitted) <= set(OMITTABLE):
+        raise ResultSchemaError(f"{path} says it omits {omitted!r}; only {OMITTABLE} may be "
+                                "left out: the file was altered, re-run `attnlib test`")
+    frame = table.to_pandas(types_mapper=pd.ArrowDtype).pipe(_to_numpy)
+    frame = frame.assign(**{c: pd.array([None] * len(frame), dtype=SCHEMA[c])
+                            for c in omitted if c not in frame.columns})
+    df = validate(frame.pipe(_derive), str(path))
     df.attrs["provenance"] = provenance
     return df
 
