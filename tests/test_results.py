@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 import pytest
 
 from attnlib.analysis import claims, summaries
@@ -57,6 +60,14 @@ def test_omitted_columns_load_as_missing_and_nothing_else_changes(tmp_path):
                                   summaries.negative_delta_js_share(df))
     with pytest.raises(ValueError, match=r"cannot omit \['delta_js'\]"):
         save_results(df, tmp_path / "x.parquet", {}, omit=("delta_js",))
+    # a file whose metadata claims to omit a column the book reads was altered
+    table = pq.read_table(path)
+    meta = json.loads(table.schema.metadata[b"attnlib"])
+    meta["omitted_columns"] = ["delta_js"]
+    pq.write_table(table.replace_schema_metadata({b"attnlib": json.dumps(meta).encode()}),
+                   tmp_path / "altered.parquet")
+    with pytest.raises(ResultSchemaError, match="says it omits.*altered"):
+        load_results(tmp_path / "altered.parquet")
 
 
 def test_wrong_or_missing_columns_are_rejected(tmp_path):
