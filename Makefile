@@ -61,6 +61,7 @@ bench: $(VENV)/.installed
 	$(PY) benchmarks/training_speed.py
 	$(PY) benchmarks/followup_tests.py
 	$(PY) benchmarks/grid.py
+	$(PY) benchmarks/study_table.py
 
 grid: $(VENV)/.installed
 	$(PY) -m attnlib grid --plan paper

@@ -12,7 +12,15 @@ import pytest
 from attnlib.analysis import claims, summaries
 from attnlib.analysis.stats import bootstrap_ci, hierarchical_bootstrap_ci
 from attnlib.errors import ResultSchemaError
-from attnlib.layer.results import SCHEMA, load_results, read_provenance, save_results, to_schema
+from attnlib.layer.results import (
+    IDENTIFIERS,
+    SCHEMA,
+    concat_results,
+    load_results,
+    read_provenance,
+    save_results,
+    to_schema,
+)
 
 
 def _frame() -> pd.DataFrame:
@@ -68,6 +76,26 @@ def test_omitted_columns_load_as_missing_and_nothing_else_changes(tmp_path):
                    tmp_path / "altered.parquet")
     with pytest.raises(ResultSchemaError, match="says it omits.*altered"):
         load_results(tmp_path / "altered.parquet")
+
+
+def test_a_study_table_keeps_identifiers_as_sorted_categoricals(tmp_path):
+    first = _frame()
+    second = _frame().assign(model="FLANrnn", arch="flan", run="g").astype(
+        {"model": "string", "arch": "string", "run": "string"})
+    table = concat_results(f for f in (first, second))  # a generator, as the study passes
+    assert isinstance(table["model"].dtype, pd.CategoricalDtype)
+    assert list(table["model"].cat.categories) == ["FLANrnn", "HANrnn"]
+    as_text = pd.concat([first, second], ignore_index=True)
+    pd.testing.assert_frame_equal(table.astype({c: "string" for c in IDENTIFIERS}), as_text)
+    # grouping orders and counts rows exactly as on the text columns
+    sizes = table.groupby(["model", "ranking"]).size()
+    assert sizes.to_dict() == as_text.groupby(["model", "ranking"]).size().to_dict()
+    assert list(sizes.index) == list(as_text.groupby(["model", "ranking"]).size().index)
+    pd.testing.assert_frame_equal(summaries.fraction_to_flip_summary(table).astype(
+        {"model": "string", "ranking": "string", "dataset": "string"}),
+        summaries.fraction_to_flip_summary(as_text), check_dtype=False)
+    save_results(table, tmp_path / "t.parquet", {})  # and it saves as text
+    pd.testing.assert_frame_equal(load_results(tmp_path / "t.parquet"), as_text)
 
 
 def test_wrong_or_missing_columns_are_rejected(tmp_path):

@@ -252,6 +252,13 @@ EVALUATED_COLUMNS = ["claim", "dataset", "model", "statistic", "estimate", "ci_l
                      "verdict"]
 
 
+def _without_runs(df: pd.DataFrame, runs: Iterable[str]) -> pd.DataFrame:
+    """``df`` without the rows of ``runs``; no copy when none of them is in ``df`` (a
+    full-scale results table weighs gigabytes)."""
+    drop = df["run"].isin(set(runs))
+    return df[~drop] if drop.any() else df
+
+
 def evaluate_claims(results: pd.DataFrame, n_boot: int = 1000, seed: int = 0,
                     exclude_runs: Iterable[str] = ()) -> pd.DataFrame:
     """One row per claim x dataset x model: estimate, 95% interval, threshold and minimum
@@ -269,9 +276,7 @@ def evaluate_claim_set(df: pd.DataFrame, claims: Sequence[Claim], n_boot: int = 
     """:func:`evaluate_claims` for any per-document table with ``run``, ``dataset``,
     ``model``, ``model_seed`` and ``instance_id`` columns and claims that read it (the
     follow-up tests' claims read the layer-test table, :mod:`attnlib.analysis.followup_claims`)."""
-    excluded = set(exclude_runs)
-    if excluded:
-        df = df[~df["run"].isin(excluded)]
+    df = _without_runs(df, exclude_runs)
     rows = []
     for (dataset, model), group in df.groupby(["dataset", "model"], observed=True):
         by_seed = [g for _s, g in group.groupby("model_seed", observed=True)]
@@ -395,9 +400,7 @@ def encoder_effect(results: pd.DataFrame, n_boot: int = 1000, seed: int = 0,
     from scipy.stats import binomtest
 
     df = validate(results)
-    if exclude_runs:
-        df = df[~df["run"].isin(set(exclude_runs))]
-    df = df[df["test"] == "multi"]
+    df = df[(df["test"] == "multi") & ~df["run"].isin(set(exclude_runs))]
     rows = []
     rng = np.random.default_rng(seed)
     for (dataset, arch), group in df.groupby(["dataset", "arch"], observed=True):
