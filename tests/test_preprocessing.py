@@ -10,8 +10,10 @@ import pytest
 from attnlib import paths
 from attnlib.config import DataConfig
 from attnlib.data.batching import collate, make_batches, padded_size
-from attnlib.data.corpus import EncodedCorpus, cache_key, prepare_data, select_subset
+from attnlib.data.corpus import (EncodedCorpus, _source_identity, cache_key, prepare_data,
+                                 select_subset)
 from attnlib.data.embeddings import train_word2vec
+from attnlib.data.registry import get_dataset
 from attnlib.data.text import PAD, UNK, Vocabulary, tokenize_documents
 from attnlib.errors import ParameterError, UnknownNameError
 
@@ -110,6 +112,15 @@ def test_prepare_data_caches_and_never_reuses_a_stale_cache(tmp_path, monkeypatc
     # the HTML line breaks of aclImdb never reach the vocabulary
     assert "br" not in first.vocab.itos and "<br" not in first.vocab.itos
     assert len(list((tmp_path / "cache" / "imdb").iterdir())) == 2
+
+
+@requires_imdb
+def test_a_dataset_reading_another_ones_files_keys_its_cache_on_their_checksums():
+    # imdb-ratings reads the imdb files: a re-copied mirror (new mtimes, same bytes) must
+    # keep its preprocessing cache, as it does for imdb itself
+    imdb = get_dataset("imdb")
+    assert _source_identity("imdb-ratings") == _source_identity("imdb") == {
+        split: imdb.mirror_sha256[split] for split in ("train", "test")}
 
 
 @requires_imdb

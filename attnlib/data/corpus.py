@@ -202,8 +202,13 @@ class PreparedData:
 
 
 def _source_identity(dataset: str) -> dict[str, str]:
-    """What identifies the source files: their published SHA-256 or size and mtime."""
+    """What identifies the source files: their published SHA-256 or size and mtime.
+
+    A dataset that reads another one's files (``files_of``) is identified by that
+    dataset's checksums, so that a re-copied mirror (new mtimes) keeps its cache."""
     spec = get_dataset(dataset)
+    if spec.files_of:
+        return _source_identity(spec.files_of)
     mirror = paths.mirror_dir()
     out: dict[str, str] = {}
     for split in ("train", "test"):
