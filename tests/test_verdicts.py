@@ -221,6 +221,27 @@ def test_model_checks_flag_a_model_that_did_not_learn():
 
 
 @requires_imdb
+def test_tfidf_baseline_fits_on_one_thread_whatever_the_caller_allows(small_imdb_run,
+                                                                       monkeypatch):
+    # multi-threaded BLAS sums change lbfgs's path, and so the published baseline
+    from sklearn.linear_model import LogisticRegression
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    seen: list[int] = []
+    fit = LogisticRegression.fit
+
+    def recording_fit(self, *args, **kwargs):
+        seen.append(max(i["num_threads"] for i in threadpool_info()))
+        return fit(self, *args, **kwargs)
+
+    monkeypatch.setattr(LogisticRegression, "fit", recording_fit)
+    with threadpool_limits(limits=2):
+        first = tfidf_baseline(small_imdb_run.data)
+    assert seen and set(seen) == {1}
+    assert tfidf_baseline(small_imdb_run.data) == first
+
+
+@requires_imdb
 def test_tfidf_baseline_learns_imdb_clearly(small_imdb_run):
     result = tfidf_baseline(small_imdb_run.data)
     assert result.tfidf_accuracy > result.majority_accuracy + 0.15
