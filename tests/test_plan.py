@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from attnlib.analysis.report import coverage_note
@@ -114,3 +115,18 @@ def test_published_runs_are_reported_with_the_configs_they_were_trained_with(mon
     monkeypatch.setenv("ATTNLIB_NO_TRAINING", "1")  # reading them trains nothing
     record = study_module.ensure_run(outdated[0], study.suite, progress=False)
     assert record.source == "published"
+
+
+def test_the_seed_sentence_says_what_the_seeds_mean_for_the_intervals():
+    from attnlib.analysis.report import _seed_sentence
+
+    three = pd.DataFrame({"dataset": ["d"] * 6, "model": ["A"] * 3 + ["B"] * 3,
+                          "seed": [0, 1, 2] * 2})
+    assert _seed_sentence(three).startswith("every one of the 2 dataset × model cells has "
+                                            "three training seeds. The intervals resample")
+    mixed = pd.concat([three, pd.DataFrame({"dataset": ["d"], "model": ["C"], "seed": [0]})])
+    sentence = _seed_sentence(mixed)
+    assert sentence.startswith("2 of the 3 dataset × model cells have three training seeds "
+                               "and 1 has one")
+    assert "cells with one seed cover only the test documents" in sentence
+    assert _seed_sentence(three.iloc[:0]) == "no runs"

@@ -167,7 +167,8 @@ _NUMBERS = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five"}
 
 
 def _seed_sentence(metrics: pd.DataFrame) -> str:
-    """``28 of the 30 dataset × model cells have one training seed and 2 have three``."""
+    """``28 of the 30 dataset × model cells have one training seed and 2 have three``,
+    followed by what that means for the intervals."""
     seeds = metrics.groupby(["dataset", "model"])["seed"].nunique().value_counts()
     seeds = seeds.sort_values(ascending=False)
     total = int(seeds.sum())
@@ -182,7 +183,13 @@ def _seed_sentence(metrics: pd.DataFrame) -> str:
                          f"cells has {word} {noun}")
         else:
             parts.append(f"{count} {'has' if count == 1 else 'have'} {word}")
-    return _join(parts) if parts else "no runs"
+    if not parts:
+        return "no runs"
+    if 1 in seeds.index:
+        return (_join(parts) + ". A claim measured on one seed can move with the next one: "
+                "the intervals of cells with one seed cover only the test documents")
+    return (_join(parts) + ". The intervals resample training seeds and test documents "
+            "together (a crossed bootstrap), so they include the variation between seeds")
 
 
 def _encoder_sentence(effect: pd.DataFrame) -> str:
