@@ -24,7 +24,8 @@ from .errors import DataError
 from .inputs.jain_wallace import JW_FILE
 from .inputs.results import INPUT_TESTS_FILE
 from .layer.followup_results import LAYER_TESTS_FILE
-from .layer.results import OMITTED_KEY, load_results, read_provenance, save_results
+from .layer.results import (OMITTABLE, OMITTED_KEY, load_results, read_provenance,
+                             save_results)
 from .layer.suite import SuiteConfig, suite_key
 from .plan import PLANS, RunKey, missing_runs, planned_runs, run_label
 from .presentation.explorer import round_floats
@@ -37,9 +38,10 @@ INPAGE_FILE = STORED_PAYLOAD  # the explore chapter's in-page model
 # computed from a checkpoint, so a run published again without it keeps what it had
 KEPT_FILES = FOLLOWUP_FILES + (INPAGE_FILE,)
 MANIFEST = "manifest.json"
-# left out of the published erasure files to keep results/ small: the book reads only
-# their difference, delta_js (stored), and the top item (stored)
-PUBLISHED_OMITTED = ("js_top", "js_random", "random_item")
+# left out of the published erasure files to keep results/ small: every column a results
+# file may omit (the book reads only delta_js, not the two JS values, and the top item);
+# the same tuple, in the same order, as the provenance that save_results records
+PUBLISHED_OMITTED = OMITTABLE
 RUN_FOLDER = re.compile(r"seed\d+-[0-9a-f]{12}(\.tmp)?")
 
 
