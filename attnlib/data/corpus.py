@@ -29,6 +29,7 @@ from ..errors import DataError
 from . import CLEANERS, get_dataset, load_documents, locate_split
 from .embeddings import train_word2vec
 from .registry import DatasetSpec
+from .shortcut import SHORTCUT_VERSION
 from .text import TOKENIZER_VERSION, TokenizedDoc, Vocabulary, tokenize_documents
 
 log = logging.getLogger(__name__)
@@ -226,6 +227,8 @@ def cache_key(config: DataConfig) -> str:
     """The preprocessing cache key: config, code versions and source file identity."""
     ident = {"config": config_hash(config), "preprocess": PREPROCESS_VERSION,
              "tokenizer": TOKENIZER_VERSION, "source": _source_identity(config.dataset)}
+    if get_dataset(config.dataset).shortcut is not None:  # other datasets keep their keys
+        ident["shortcut"] = SHORTCUT_VERSION
     return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:12]
 
 

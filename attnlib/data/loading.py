@@ -13,7 +13,9 @@ from typing import Literal
 
 from .. import paths
 from ..errors import DataError, check_type
+from .cleaning import CLEANERS
 from .registry import DatasetSpec, get_dataset
+from .shortcut import apply_shortcut
 from .sources import SPLITS, fetch_and_normalize, iter_jsonl_gz, verify_checksum
 
 Origin = Literal["mirror", "damaged-mirror", "added", "download-cache", "download",
@@ -150,4 +152,6 @@ def load_documents(dataset_id: str, split: str, limit: int | None = None) -> lis
         raise DataError(f"{path} is unreadable ({exc}); restore or re-download it") from exc
     if not docs:
         raise DataError(f"{path} contains no documents")
+    if spec.shortcut is not None:
+        return apply_shortcut(spec.shortcut, docs, split, CLEANERS[spec.cleaner])
     return docs

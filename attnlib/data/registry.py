@@ -4,11 +4,12 @@ stand-in it is for the paper's data. Explained in the book chapter "Data" (book/
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from ..errors import UnknownNameError
 from ..registry import Registry
+from .shortcut import ShortcutSpec, make_shortcut_spec, parse_shortcut_id
 
 Status = Literal["genuine", "substitute", "partial", "user"]
 PaperPreset = Literal["imdb", "yelp", "amazon", "yahoo"]
@@ -60,6 +61,8 @@ class DatasetSpec:
             ``label_field`` value in this tuple (e.g. star ratings to classes).
         files_dir: the folder holding the normalised files of a dataset added with
             ``attnlib data add`` (status ``user``; ``mirror_sha256`` holds their SHA-256).
+        shortcut: for a ``<base>+shortcut...`` id, the planted shortcut
+            (:mod:`attnlib.data.shortcut`); the files are the base dataset's.
     """
 
     id: str
@@ -79,6 +82,7 @@ class DatasetSpec:
     label_field: str = "label"
     label_values: tuple[int, ...] = ()
     files_dir: str | None = None
+    shortcut: ShortcutSpec | None = None
 
     @property
     def n_classes(self) -> int:
@@ -274,7 +278,10 @@ for _spec in (
 
 def get_dataset(dataset_id: str) -> DatasetSpec:
     """The registered dataset ``dataset_id``, built in or added with ``attnlib data add``;
-    an unknown id lists the valid ones."""
+    an unknown id lists the valid ones. ``<base>+shortcut[-pair][-pNN][-sN]`` is the base
+    dataset with a planted shortcut (:mod:`attnlib.data.shortcut`)."""
+    if isinstance(dataset_id, str) and parse_shortcut_id(dataset_id) is not None:
+        return shortcut_dataset(dataset_id)
     if isinstance(dataset_id, str) and dataset_id not in DATASETS:
         from .user import list_user_datasets, user_spec
 
@@ -291,3 +298,20 @@ def list_datasets() -> list[str]:
     from .user import list_user_datasets
 
     return [*DATASETS.names(), *list_user_datasets()]
+
+
+def shortcut_dataset(dataset_id: str) -> DatasetSpec:
+    """The spec of a shortcut dataset: the base's, reading the base's files, with the
+    planted shortcut and a title and note that say so."""
+    parsed = parse_shortcut_id(dataset_id)
+    if parsed is None:
+        raise UnknownNameError("dataset", dataset_id, list_datasets())
+    base = get_dataset(parsed[0])
+    if base.shortcut is not None:
+        raise UnknownNameError("dataset", dataset_id, list_datasets())
+    shortcut = make_shortcut_spec(dataset_id, base.n_classes)
+    return replace(
+        base, id=dataset_id, title=f"{base.title}, with a planted {shortcut.kind} shortcut",
+        note=f"{base.id} with a planted shortcut (Bastings et al. 2022): {shortcut.describe()}.",
+        files_of=base.files_of or base.id, shortcut=shortcut, files_dir=None,
+        mirror_sha256={})
