@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .config import ARCHS, ATTENTIONS, ENCODERS, list_profiles, make_run_config
 from .errors import MAX_SEED, AttnlibError
-from .plan import list_plans, planned_runs
+from .plan import list_plans, list_side_plans, plan_runs
 from .training.train import TrainingInterrupted
 
 
@@ -94,9 +94,10 @@ def build_parser() -> argparse.ArgumentParser:
     grid = sub.add_parser("grid", help="train every missing run of a grid into the run cache")
     which = grid.add_mutually_exclusive_group(required=True)
     which.add_argument("--datasets", nargs="+")
-    which.add_argument("--plan", choices=list_plans(),
-                       help="every run of a profile's planned grid (attnlib/plan.py); "
-                            "it sets the profile; --archs/--encoders/--seeds are then ignored")
+    which.add_argument("--plan", choices=list_plans() + list_side_plans(),
+                       help="every run of a profile's planned grid (attnlib/plan.py), or of "
+                            "a side plan (paper-shortcut: the known-answer runs); it sets the "
+                            "profile; --archs/--encoders/--seeds are then ignored")
     grid.add_argument("--archs", nargs="+", default=list(ARCHS), choices=ARCHS)
     grid.add_argument("--encoders", nargs="+", default=list(ENCODERS), choices=ENCODERS)
     grid.add_argument("--seeds", nargs="+", type=_seed, default=[0])
@@ -203,8 +204,7 @@ def _cmd_grid(args: argparse.Namespace) -> None:
     from .grid import GridOptions, run_grid
 
     if args.plan is not None:
-        runs = planned_runs(args.plan)
-        profile = args.plan
+        profile, runs = plan_runs(args.plan)
     else:
         runs = [(d, a, e, s) for d in args.datasets for s in args.seeds for a in args.archs
                 for e in args.encoders]

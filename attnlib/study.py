@@ -33,6 +33,18 @@ from .inputs.jain_wallace import (
     JWSettings,
     ensure_jw_agreement,
 )
+from .inputs.known_answer import (
+    KNOWN_ANSWER_COLUMNS,
+    KNOWN_ANSWER_FILE,
+    SANITY_COLUMNS,
+    SANITY_FILE,
+    KnownAnswerConfig,
+    ensure_known_answer,
+    ensure_sanity_checks,
+    known_answer_config,
+    load_known_answer,
+    load_sanity_checks,
+)
 from .inputs.results import (
     INPUT_COLUMNS,
     INPUT_TESTS_FILE,
@@ -309,6 +321,26 @@ class RunRecord:
             return ensure_jw_agreement(self.load_model(), path, JWSettings(max_docs=docs))
         return load_table(path, JW_COLUMNS, JW_SCHEMA_VERSION) if path.exists() else None
 
+    def known_answer(self, config: KnownAnswerConfig | None = None) -> pd.DataFrame | None:
+        """The known-answer table of a run trained on a shortcut dataset
+        (:mod:`attnlib.inputs.known_answer`), as :meth:`layer_tests`."""
+        path = self.directory / KNOWN_ANSWER_FILE
+        config = config or known_answer_config(self.config.profile)
+        if self.has_model:
+            return ensure_known_answer(self.load_model(), path, config)
+        return load_known_answer(path) if _computed_with(path, config) else None
+
+    def sanity_checks(self, permuted: TrainedRun | None = None,
+                      config: KnownAnswerConfig | None = None) -> pd.DataFrame | None:
+        """The randomisation checks of this run (:func:`attnlib.inputs.known_answer.
+        run_sanity_checks`), with ``permuted`` as its permuted-labels twin when given;
+        read from a published run's folder when it has no checkpoint here."""
+        path = self.directory / SANITY_FILE
+        config = config or known_answer_config(self.config.profile)
+        if self.has_model:
+            return ensure_sanity_checks(self.load_model(), path, permuted, config)
+        return load_sanity_checks(path) if path.exists() else None
+
     @property
     def has_model(self) -> bool:
         return (self.directory / MODEL_FILE).exists()
@@ -511,6 +543,28 @@ class StudyRecords:
                      "learned_correct", "uniform_correct"])
         return table, missing
 
+    def known_answer(self, progress: bool = True) -> tuple[pd.DataFrame, list[str]]:
+        """Every run's known-answer table (runs on shortcut datasets), and the runs
+        without one."""
+        return self._collect("known answer", lambda r: r.known_answer(), KNOWN_ANSWER_COLUMNS,
+                             progress)
+
+    def sanity_checks(self, train_permuted: bool = False, progress: bool = True
+                      ) -> tuple[pd.DataFrame, list[str]]:
+        """Every run's randomisation checks, with its permuted-labels twin (the same
+        config on ``<dataset>+permuted``) where it is in the run cache, trained there if
+        ``train_permuted``; also the runs without the checks."""
+        def one(r: RunRecord) -> pd.DataFrame | None:
+            permuted = None
+            if r.has_model:
+                twin = permuted_twin(r.config)
+                if train_permuted or (run_dir_for(twin) / METRICS_FILE).exists():
+                    permuted = ensure_trained(twin, device=self.study.device,
+                                              progress=progress)
+            return r.sanity_checks(permuted)
+
+        return self._collect("sanity checks", one, SANITY_COLUMNS, progress)
+
     def jain_wallace(self, dataset: str = "imdb") -> tuple[pd.DataFrame, list[str]]:
         """The FLAN runs of ``dataset`` with Jain & Wallace's agreement computed their way,
         and the FLAN runs without it."""
@@ -573,6 +627,27 @@ def load_study(study: Study, progress: bool = True) -> StudyRecords:
     """Train, test and collect every run of ``study`` (cached; see :func:`ensure_run`)."""
     return StudyRecords(study, [ensure_run(c, study.suite, study.device, progress)
                                 for c in study.run_configs()])
+
+
+def permuted_twin(config: RunConfig) -> RunConfig:
+    """The same run trained on ``<dataset>+permuted`` (training labels permuted): the
+    data-randomisation check of Adebayo et al. 2018."""
+    return replace(config, data=replace(config.data, dataset=config.data.dataset + "+permuted"))
+
+
+def unpublished_runs(study: Study) -> list[RunConfig]:
+    """The study's runs that are neither published (``results/<profile>/``, complete) nor
+    finished in the run cache: what a chapter would have to train."""
+    key = {c.hash: suite_key(c, study.suite) for c in study.run_configs()}
+    out = []
+    for c in study.run_configs():
+        published = published_dir_for(c)
+        if published is not None and _complete(published, key[c.hash], c):
+            continue
+        if _complete(run_dir_for(c), key[c.hash], c):
+            continue
+        out.append(c)
+    return out
 
 
 def _han_batches(config: RunConfig) -> str:

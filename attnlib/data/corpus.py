@@ -227,7 +227,8 @@ def cache_key(config: DataConfig) -> str:
     """The preprocessing cache key: config, code versions and source file identity."""
     ident = {"config": config_hash(config), "preprocess": PREPROCESS_VERSION,
              "tokenizer": TOKENIZER_VERSION, "source": _source_identity(config.dataset)}
-    if get_dataset(config.dataset).shortcut is not None:  # other datasets keep their keys
+    spec = get_dataset(config.dataset)
+    if spec.shortcut is not None or spec.permuted_labels:  # other datasets keep their keys
         ident["shortcut"] = SHORTCUT_VERSION
     return hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:12]
 

@@ -15,7 +15,7 @@ from .. import paths
 from ..errors import DataError, check_type
 from .cleaning import CLEANERS
 from .registry import DatasetSpec, get_dataset
-from .shortcut import apply_shortcut
+from .shortcut import apply_shortcut, permute_labels
 from .sources import SPLITS, fetch_and_normalize, iter_jsonl_gz, verify_checksum
 
 Origin = Literal["mirror", "damaged-mirror", "added", "download-cache", "download",
@@ -153,5 +153,7 @@ def load_documents(dataset_id: str, split: str, limit: int | None = None) -> lis
     if not docs:
         raise DataError(f"{path} contains no documents")
     if spec.shortcut is not None:
-        return apply_shortcut(spec.shortcut, docs, split, CLEANERS[spec.cleaner])
+        docs = apply_shortcut(spec.shortcut, docs, split, CLEANERS[spec.cleaner])
+    if spec.permuted_labels and split == "train":
+        docs = permute_labels(docs)
     return docs

@@ -9,7 +9,7 @@ from typing import Literal
 
 from ..errors import UnknownNameError
 from ..registry import Registry
-from .shortcut import ShortcutSpec, make_shortcut_spec, parse_shortcut_id
+from .shortcut import PERMUTED_SUFFIX, ShortcutSpec, make_shortcut_spec, parse_shortcut_id
 
 Status = Literal["genuine", "substitute", "partial", "user"]
 PaperPreset = Literal["imdb", "yelp", "amazon", "yahoo"]
@@ -63,6 +63,9 @@ class DatasetSpec:
             ``attnlib data add`` (status ``user``; ``mirror_sha256`` holds their SHA-256).
         shortcut: for a ``<base>+shortcut...`` id, the planted shortcut
             (:mod:`attnlib.data.shortcut`); the files are the base dataset's.
+        permuted_labels: for a ``<dataset>+permuted`` id, the training labels are a
+            seeded permutation of ``<dataset>``'s (test labels unchanged): the
+            data-randomisation sanity check of Adebayo et al. 2018.
     """
 
     id: str
@@ -83,6 +86,7 @@ class DatasetSpec:
     label_values: tuple[int, ...] = ()
     files_dir: str | None = None
     shortcut: ShortcutSpec | None = None
+    permuted_labels: bool = False
 
     @property
     def n_classes(self) -> int:
@@ -280,6 +284,8 @@ def get_dataset(dataset_id: str) -> DatasetSpec:
     """The registered dataset ``dataset_id``, built in or added with ``attnlib data add``;
     an unknown id lists the valid ones. ``<base>+shortcut[-pair][-pNN][-sN]`` is the base
     dataset with a planted shortcut (:mod:`attnlib.data.shortcut`)."""
+    if isinstance(dataset_id, str) and dataset_id.endswith(PERMUTED_SUFFIX):
+        return permuted_dataset(dataset_id)
     if isinstance(dataset_id, str) and parse_shortcut_id(dataset_id) is not None:
         return shortcut_dataset(dataset_id)
     if isinstance(dataset_id, str) and dataset_id not in DATASETS:
@@ -315,3 +321,16 @@ def shortcut_dataset(dataset_id: str) -> DatasetSpec:
         note=f"{base.id} with a planted shortcut (Bastings et al. 2022): {shortcut.describe()}.",
         files_of=base.files_of or base.id, shortcut=shortcut, files_dir=None,
         mirror_sha256={})
+
+
+def permuted_dataset(dataset_id: str) -> DatasetSpec:
+    """The spec of ``<dataset>+permuted``: ``<dataset>`` with permuted training labels."""
+    inner = get_dataset(dataset_id[: -len(PERMUTED_SUFFIX)])
+    if inner.permuted_labels:
+        raise UnknownNameError("dataset", dataset_id, list_datasets())
+    return replace(
+        inner, id=dataset_id, title=f"{inner.title}, training labels permuted",
+        note=f"{inner.id} with its training labels randomly permuted (seeded; test labels "
+        "unchanged), for the data-randomisation check of Adebayo et al. 2018.",
+        files_of=inner.files_of or inner.id, files_dir=None, mirror_sha256={},
+        permuted_labels=True)

@@ -47,6 +47,7 @@ if TYPE_CHECKING:
 
 ShortcutKind = Literal["single", "pair"]
 SHORTCUT_VERSION = "1"
+PERMUTED_SUFFIX = "+permuted"
 DEFAULT_RATE = 0.2
 MAX_TRIES = 20
 SHORTCUT_WORDS = (
@@ -250,3 +251,13 @@ def shortcut_stats(spec: ShortcutSpec, documents: list[Document], split: str,
         elif chosen:
             not_placed += 1
     return ShortcutStats(len(documents), planted, relabelled, not_placed, tuple(per_class))
+
+
+def permute_labels(documents: list[Document]) -> list[Document]:
+    """The training ``documents`` with their labels permuted among them (a seeded shuffle:
+    the same for every run, so every ``+permuted`` twin sees the same labels)."""
+    from .loading import Document
+
+    labels = [d.label for d in documents]
+    random.Random(f"attnlib-permuted-labels-v{SHORTCUT_VERSION}").shuffle(labels)
+    return [Document(d.id, d.text, y) for d, y in zip(documents, labels)]

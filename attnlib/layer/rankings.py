@@ -35,7 +35,8 @@ class RankingContext:
         seed: the draw's seed (random rankings).
         item_logits: (B, n, C) z_i = W h_i, bias: (C,), pred: (B,) decisions; for
             rankings that recompute the output (leave-one-out).
-        input_scores_fn: given ``"gradient_x_input"`` or ``"integrated_gradients"``,
+        input_scores_fn: given ``"gradient_x_input"``, ``"integrated_gradients"`` or
+            ``"gradient_l2"``,
             the (B, n) input-level attribution of each item (rerunning the model from its
             embeddings, :mod:`attnlib.models.attribution`); ``None`` where the model is
             not at hand.
@@ -145,6 +146,12 @@ def input_gradient(ctx: RankingContext) -> torch.Tensor:
                   "embeddings (zero baseline), summed over the item's tokens, first")
 def integrated_gradients(ctx: RankingContext) -> torch.Tensor:
     return ctx.input_scores("integrated_gradients")
+
+
+@register_ranking("gradient_l2", "largest L2 norm of d p_pred / d (embeddings of the item's "
+                  "tokens) first (the shortcut protocol's gradient norm; unsigned)")
+def gradient_l2(ctx: RankingContext) -> torch.Tensor:
+    return ctx.input_scores("gradient_l2")
 
 
 def get_ranking(name: str) -> Ranking:

@@ -27,7 +27,7 @@ from ..config import RunConfig
 from ..data.batching import collate, make_batches
 from ..data.corpus import select_subset
 from ..errors import DataError, ParameterError, check_seed, check_type
-from ..models.attribution import gradient_x_input, integrated_gradients
+from ..models.attribution import input_attribution
 from ..provenance import provenance
 from ..training.runs import TrainedRun
 from .divergence import js_divergence
@@ -160,11 +160,7 @@ def prepare_batch(run: TrainedRun, tokens: torch.Tensor, instance_ids: np.ndarra
             return predicted_class_gradient(head, h, alpha, pred)
 
     def input_scores(kind: str) -> torch.Tensor:
-        if kind == "gradient_x_input":
-            return gradient_x_input(model, tokens, pred)
-        if kind == "integrated_gradients":
-            return integrated_gradients(model, tokens, pred)
-        raise ValueError(f"unknown input attribution {kind!r}")
+        return input_attribution(model, tokens, pred, kind)
 
     ctx = RankingContext(alpha, mask, gradient, instance_ids, item_logits=item_logits,
                          bias=head.bias, pred=pred, input_scores_fn=input_scores)

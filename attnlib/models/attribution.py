@@ -5,7 +5,10 @@ Sundararajan et al. 2017), summed onto the items the erasure tests rank.
   a token's one-hot input, which is the gradient with respect to its embedding dotted
   with the embedding (Jain & Wallace's gradient importance, signed);
 * integrated gradients: the same dot product with the gradient averaged along the
-  straight path from an all-zero embedding to the real one (midpoint rule).
+  straight path from an all-zero embedding to the real one (midpoint rule);
+* gradient L2 norm: the Euclidean norm of the gradient with respect to a token's
+  embedding, unsigned (the "gradient (L2)" of Bastings et al. 2022's shortcut protocol;
+  for HAN the norm of the gradient over all the sentence's token embeddings).
 
 Each token's score is summed over embedding dimensions and, for HAN, over a sentence's
 tokens, so that a score exists per item of the tested layer. Dropout is off (eval mode).
@@ -75,3 +78,36 @@ def integrated_gradients(model: AttentionClassifier, tokens: torch.Tensor,
     closer as ``steps`` grows. Costs ``steps`` forward and backward passes.
     """
     return item_input_scores(model, tokens, pred, ig_scales(steps))
+
+
+def gradient_l2(model: AttentionClassifier, tokens: torch.Tensor, pred: torch.Tensor
+                ) -> torch.Tensor:
+    """(B, n) per item: the L2 norm of d p_pred / d e over the item's token embeddings
+    (FLAN: one token's; HAN: all of the sentence's tokens', i.e. the square root of the
+    summed squared norms). Padding scores 0. Explained in the chapter "A test with a known
+    answer" (book/known_answer.ipynb)."""
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.enable_grad():
+            z = model.embedding(tokens).detach().requires_grad_(True)
+            probs = torch.softmax(model(tokens, embedded=z).logits, -1)
+            (grad,) = torch.autograd.grad(probs.gather(1, pred.view(-1, 1)).sum(), z)
+    finally:
+        model.train(was_training)
+    squared = torch.where(tokens != 0, (grad.double() ** 2).sum(-1), 0.0)
+    return (squared.sum(-1) if tokens.dim() == 3 else squared).sqrt()
+
+
+def input_attribution(model: AttentionClassifier, tokens: torch.Tensor, pred: torch.Tensor,
+                      kind: str) -> torch.Tensor:
+    """(B, n) one of the input-level attributions by name: ``gradient_x_input``,
+    ``integrated_gradients`` (16 steps) or ``gradient_l2``."""
+    if kind == "gradient_x_input":
+        return gradient_x_input(model, tokens, pred)
+    if kind == "integrated_gradients":
+        return integrated_gradients(model, tokens, pred)
+    if kind == "gradient_l2":
+        return gradient_l2(model, tokens, pred)
+    raise ValueError(f"unknown input attribution {kind!r}; use gradient_x_input, "
+                     "integrated_gradients or gradient_l2")
