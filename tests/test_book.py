@@ -58,7 +58,8 @@ def _open(browser, url: str):
 
 
 PAGES = ["book/intro", "book/data", "book/models", "book/single_weight", "book/multi_weight",
-         "book/explore", "book/paper_claims", "book/conclusions", "book/course_guide"]
+         "book/explore", "book/paper_claims", "book/known_answer",
+         "book/conclusions", "book/course_guide"]
 
 
 @pytest.mark.parametrize("name", PAGES)

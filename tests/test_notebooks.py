@@ -26,7 +26,7 @@ pytestmark = [requires_imdb, pytest.mark.book]
 def test_every_chapter_of_the_toc_is_a_notebook_with_a_parameters_cell():
     # the instructors' guide is the one page that computes nothing
     pages = [c["file"] for c in TOC["chapters"] if c["file"] != "book/course_guide"]
-    assert len(NOTEBOOKS) == len(pages) == 8
+    assert len(NOTEBOOKS) == len(pages) == 9
     assert (ROOT / "book" / "course_guide.md").exists()
     for path in NOTEBOOKS:
         nb = nbformat.read(path, as_version=4)

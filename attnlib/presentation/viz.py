@@ -20,10 +20,11 @@ RANKING_LABELS = {
     "leave_one_out": "Leave-one-out",
     "input_gradient": "Input gradient",
     "integrated_gradients": "Integrated gradients",
+    "gradient_l2": "Gradient L2 norm",
 }
 RANKING_ORDER = list(RANKING_LABELS.values())
 RANKING_COLORS = ["#4c78a8", "#9ecae9", "#bab0ac", "#f58518", "#e45756", "#54a24b",
-                  "#b279a2", "#72b7b2"]
+                  "#b279a2", "#72b7b2", "#ff9da6"]
 MODEL_ORDER = ["HANrnn", "HANconv", "HANnoenc", "FLANrnn", "FLANconv", "FLANnoenc"]
 
 
@@ -222,7 +223,8 @@ def show_source(obj: Any) -> Any:
 
 
 VERDICT_COLORS = {"holds": "#2d6a2d", "partly": "#d9a400", "does not hold": "#c0392b",
-                  "not testable": "#999999"}
+                  "not testable": "#999999", "finds the planted token": "#2d6a2d",
+                  "no better than random": "#c0392b", "model does not rely on it": "#999999"}
 
 
 def claims_chart(evaluated: pd.DataFrame, claim: str, statistic: str,
@@ -329,3 +331,30 @@ def eraser_curve_chart(curves: pd.DataFrame, measure: str) -> alt.FacetChart:
                     header=alt.Header(labelAngle=0, labelAlign="left", labelFontWeight="bold")),
         column=alt.Column("dataset:N", title=None)).properties(
         title=f"{measure.capitalize()} of each ranking's top tokens, deleted from the input")
+
+
+def known_answer_chart(scores: pd.DataFrame, model: str) -> alt.FacetChart:
+    """Where each ranking puts the planted item, for one architecture (``model``): the
+    mean rank of the first planted item with its 95% interval, one panel per dataset
+    (:func:`attnlib.analysis.known_answer.ranking_scores`); rank 1 (dashed) is the known
+    answer. Cells whose model does not rely on the shortcut are greyed."""
+    data = _ranking_labels(scores[scores["model"] == model]).assign(
+        Relies=lambda d: d["relies"].map({True: "relies on the shortcut",
+                                           False: "does not rely (left out)"}))
+    y = alt.Y("Ranking:N", sort=RANKING_ORDER, title=None)
+    x_title, x_scale = "rank of the planted item (1 = first)", alt.Scale(type="log", domainMin=1)
+    x = alt.X("rank:Q", title=x_title, scale=x_scale)
+    base = alt.Chart().encode(y=y, tooltip=[
+        "dataset:N", "Ranking:N", "seeds:Q", "documents:Q", "Relies:N", "verdict:N",
+        alt.Tooltip("rank:Q", format=".2f"), alt.Tooltip("rank_low:Q", format=".2f"),
+        alt.Tooltip("rank_high:Q", format=".2f"), alt.Tooltip("precision:Q", format=".3f"),
+        alt.Tooltip("mrr:Q", format=".3f")])
+    rules = base.mark_rule(color="#666").encode(
+        x=alt.X("rank_low:Q", title=x_title, scale=x_scale), x2="rank_high:Q")
+    points = base.mark_point(filled=True, size=60).encode(
+        x=x, color=_ranking_color(data), opacity=alt.condition(
+            "datum.relies", alt.value(1.0), alt.value(0.3)))
+    return alt.layer(rules, points, _reference_rule("x", 1.0), data=data).properties(
+        width=_panel_width(data) + 60, height=170).facet(
+        column=alt.Column("dataset:N", title=None)).properties(
+        title=f"{model}: rank of the planted item per ranking (mean, 95% interval)")
