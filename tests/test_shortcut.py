@@ -268,3 +268,19 @@ def test_the_shortcut_runs_are_a_side_plan_of_the_paper_profile():
     assert profile == "paper" and "paper-shortcut" in list_side_plans()
     assert list_plans() == ["paper"]
     assert len(runs) == 36 and {r[0] for r in runs} == {"imdb+shortcut", "imdb-ratings+shortcut"}
+
+
+def test_sanity_checks_of_a_real_run_against_itself_and_its_randomisations(small_imdb_run):
+    import numpy as np
+
+    from attnlib.inputs.known_answer import KnownAnswerConfig, run_sanity_checks
+
+    config = KnownAnswerConfig(max_test_docs=30, sanity_docs=6, ig_steps=2)
+    table = run_sanity_checks(small_imdb_run, small_imdb_run, config)  # its own "twin"
+    assert len(table) == 6 and (table["n_items"] >= 3).all()
+    same = table.filter(like="rho_permuted_labels_").astype(float).to_numpy()
+    assert np.allclose(same, 1.0)  # the same weights give the same rankings
+    assert np.allclose(table.filter(like="_random").astype(float).to_numpy(), 1.0)
+    assert table["rho_embeddings_gradient"].astype(float).mean() < 0.9
+    # attention is computed below the output layer: the first step leaves it unchanged
+    assert np.allclose(table["rho_output_attention"].astype(float), 1.0)
