@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..data.corpus import PreparedData
 from ..inputs.known_answer import KNOWN_ANSWER_RANKINGS, RANDOMISATION_STEPS, SANITY_STEPS
 from .stats import CrossedBootstrap
 
@@ -28,6 +29,30 @@ SANITY_MAX_RHO = 0.5
 """A ranking passes a randomisation check when the upper end of the interval of its mean
 Spearman correlation with the trained model's ranking is below this."""
 CELL = ["dataset", "model", "arch", "encoder"]
+
+
+def planted_counts(data: PreparedData) -> pd.DataFrame:
+    """Per split of a prepared shortcut dataset: documents, how many carry the planted
+    token(s), and how many of those per class (the label the shortcut decided)."""
+    spec = data.spec.shortcut
+    if spec is None:
+        raise ValueError(f"{data.spec.id} is not a shortcut dataset")
+    ids = np.array([data.vocab.index(w) for w in spec.words])
+    rows = []
+    for split in ("train", "dev", "test"):
+        corpus = data.split(split)
+        hit = np.isin(corpus.token_ids, ids[ids > 1]).astype(np.int64)
+        starts = corpus.sentence_offsets[corpus.doc_offsets]
+        per_doc = np.add.reduceat(hit, starts[:-1]) if len(corpus) and len(hit) else \
+            np.zeros(len(corpus), np.int64)
+        per_doc = np.where(np.diff(starts) > 0, per_doc, 0)
+        planted = per_doc > 0
+        row = {"dataset": data.spec.id, "split": split, "documents": len(corpus),
+               "planted": int(planted.sum()), "planted_share": float(planted.mean())}
+        for c, name in enumerate(data.spec.classes):
+            row[f"planted {name}"] = int((planted & (corpus.labels == c)).sum())
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 def reliance_table(table: pd.DataFrame) -> pd.DataFrame:
@@ -189,6 +214,6 @@ def sanity_summary(sanity: pd.DataFrame) -> pd.DataFrame:
         rank if c.name == "ranking" else order)).reset_index(drop=True)
 
 
-__all__ = ["FINDS_THRESHOLD", "RANDOMISATION_STEPS", "RELIANCE_THRESHOLD", "SANITY_MAX_RHO",
+__all__ = ["FINDS_THRESHOLD", "planted_counts", "RANDOMISATION_STEPS", "RELIANCE_THRESHOLD", "SANITY_MAX_RHO",
            "ranking_scores", "reliance_table", "sanity_scores", "sanity_summary", "verdict",
            "verdict_summary"]

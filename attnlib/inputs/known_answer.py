@@ -313,8 +313,9 @@ def randomised(model: AttentionClassifier, upto: str, seed: int = 0) -> Attentio
         for step in RANDOMISATION_STEPS[: RANDOMISATION_STEPS.index(upto) + 1]:
             for module in groups[step]:
                 for sub in module.modules():
-                    if hasattr(sub, "reset_parameters"):
-                        sub.reset_parameters()
+                    reset = getattr(sub, "reset_parameters", None)
+                    if callable(reset):
+                        reset()
     return out.eval()
 
 
