@@ -442,3 +442,78 @@ def test_results_frames_round_trip_unchanged(tmp_path):
     back = load_results(path)
     pd.testing.assert_frame_equal(back, frame)
     assert "created" not in back.attrs["provenance"]
+
+
+# === issue 28: no damaged file is ever used ===============================================
+
+def _interrupted_state(run, out: Path, steps: int, epochs: int = 1) -> RunConfig:
+    """``run``'s config (``epochs`` epochs) trained into ``out`` and stopped after ``steps``
+    optimisation steps, its training state saved."""
+    config = dataclasses.replace(run.config, train=dataclasses.replace(
+        run.config.train, max_epochs=epochs, patience=epochs))
+    with pytest.raises(TrainingInterrupted):
+        train_run(config, out, device="cpu", progress=False, data=run.data,
+                  stop_after_steps=steps)
+    assert (out / STATE_FILE).exists()
+    return config
+
+
+# 1. a damaged training state is refused, never resumed from
+def test_28_1_a_flipped_training_state_is_refused(small_imdb_run, tmp_path, capsys):
+    out = tmp_path / "run"
+    config = _interrupted_state(small_imdb_run, out, steps=2)
+    _flip_bytes(out / STATE_FILE)
+    with pytest.raises(RunDamagedError, match=r"train_state\.pt does not match the checksum"):
+        train_run(config, out, device="cpu", progress=False, data=small_imdb_run.data)
+    assert not (out / "metrics.json").exists()
+
+
+# 2. a best-epoch checkpoint altered between an interruption and the resume is refused
+def test_28_2_a_checkpoint_altered_before_the_resume_is_refused(small_imdb_run, tmp_path):
+    out = tmp_path / "run"
+    config = dataclasses.replace(small_imdb_run.config, train=dataclasses.replace(
+        small_imdb_run.config.train, max_epochs=2, patience=2))
+    from attnlib.data.batching import make_batches
+
+    tc = config.train
+    n_batches = len(make_batches(small_imdb_run.data.train, config.model.arch, tc.token_cap,
+                                 tc.batch_size, shuffle=True, seed=tc.seed * 100_003,
+                                 han_cap=tc.han_batch_cap))
+    _interrupted_state(small_imdb_run, out, steps=n_batches + 2, epochs=2)  # in epoch 2
+    assert (out / "model.pt").exists()  # epoch 1's checkpoint
+    state = torch.load(out / "model.pt", weights_only=True)
+    state["output_layer.bias"] = state["output_layer.bias"] + 1.0
+    torch.save(state, out / "model.pt")
+    with pytest.raises(RunDamagedError, match=r"model\.pt .*does not match the checksum"):
+        train_run(config, out, device="cpu", progress=False, data=small_imdb_run.data)
+    assert not (out / "metrics.json").exists()
+
+
+def test_28_2_an_interruption_between_state_and_checkpoint_resumes_identically(
+        small_imdb_run, tmp_path, monkeypatch):
+    """The epoch end writes the state first, then the checkpoint; a stop between the two
+    rewrites the checkpoint from the state, and the run ends as an uninterrupted one."""
+    import attnlib.training.train as train_module
+
+    plain = tmp_path / "plain"
+    train_run(small_imdb_run.config, plain, device="cpu", progress=False,
+              data=small_imdb_run.data)
+    original = train_module.save_torch
+
+    def crash_on_checkpoint(obj, path):
+        if Path(path).name == "model.pt":
+            raise KeyboardInterrupt  # a second Ctrl-C just after the state was saved
+        return original(obj, path)
+
+    out = tmp_path / "run"
+    monkeypatch.setattr(train_module, "save_torch", crash_on_checkpoint)
+    with pytest.raises(TrainingInterrupted):
+        train_run(small_imdb_run.config, out, device="cpu", progress=False,
+                  data=small_imdb_run.data)
+    assert (out / STATE_FILE).exists() and not (out / "model.pt").exists()
+    monkeypatch.setattr(train_module, "save_torch", original)
+    metrics = train_run(small_imdb_run.config, out, device="cpu", progress=False,
+                        data=small_imdb_run.data)
+    assert _sha(out / "model.pt") == _sha(plain / "model.pt")
+    assert metrics["test_accuracy"] == json.loads((plain / "metrics.json").read_text())[
+        "test_accuracy"]

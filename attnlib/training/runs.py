@@ -63,7 +63,10 @@ def load_run(directory: str | Path, device: str | torch.device = "auto") -> Trai
                         "first with `attnlib train ... --out DIR`, or run that command again "
                         "to resume it")
     metrics = read_run_json(directory / METRICS_FILE, ("test_accuracy", "config_hash"))
-    verify_checksums(directory, metrics.get("checksums", {}))
+    recorded = metrics.get("checksums", {})
+    if not isinstance(recorded, dict):
+        raise damaged(directory / METRICS_FILE, "has checksums that are not an object")
+    verify_checksums(directory, recorded)
     raw = read_run_json(directory / CONFIG_FILE, ("hash", "data", "model", "train"))
     saved_hash = raw.pop("hash")
     try:
