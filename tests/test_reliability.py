@@ -517,3 +517,63 @@ def test_28_2_an_interruption_between_state_and_checkpoint_resumes_identically(
     assert _sha(out / "model.pt") == _sha(plain / "model.pt")
     assert metrics["test_accuracy"] == json.loads((plain / "metrics.json").read_text())[
         "test_accuracy"]
+
+
+# 3. a damaged preprocessing cache is recomputed, with a message, never used
+def _swap_two_words(path: Path) -> None:
+    words = json.loads(path.read_text())
+    words[5], words[6] = words[6], words[5]
+    path.write_text(json.dumps(words))
+
+
+@requires_imdb
+@pytest.mark.parametrize("damage", [
+    lambda d: _flip_bytes(d / "embeddings.npy"),
+    lambda d: _swap_two_words(d / "vocab.json"),
+    lambda d: (d / "vocab.json").write_text((d / "vocab.json").read_text()[:100]),
+    lambda d: (d / "meta.json").write_text((d / "meta.json").read_text()[:50]),
+    lambda d: _flip_bytes(d / "train.npz", 8),
+    lambda d: _flip_bytes(d / "test.tokens.gz", 8),
+    lambda d: (d / "dev.ids.json").unlink(),
+], ids=["embeddings", "vocab-swapped", "vocab-truncated", "meta-truncated", "npz",
+        "tokens", "missing"])
+def test_28_3_a_damaged_preprocessing_cache_is_recomputed(tmp_path, monkeypatch, caplog,
+                                                          damage):
+    from attnlib.config import DataConfig
+    from attnlib.data.corpus import prepare_data
+
+    monkeypatch.setenv(paths.DATA_HOME_ENV, str(tmp_path))
+    config = DataConfig(dataset="imdb", max_train_docs=120, max_test_docs=30, w2v_epochs=1)
+    first = prepare_data(config, progress=False)
+    directory = tmp_path / "cache" / "imdb" / first.cache_key
+    damage(directory)
+    with caplog.at_level("WARNING"):
+        again = prepare_data(config, progress=False)
+    assert "is damaged" in caplog.text and "recomputing it" in caplog.text
+    assert again.vocab == first.vocab and np.array_equal(again.embeddings, first.embeddings)
+    assert np.array_equal(again.train.token_ids, first.train.token_ids)
+    assert [again.test.display_tokens(i) for i in range(3)] == \
+        [first.test.display_tokens(i) for i in range(3)]
+    assert sorted(p.name for p in directory.parent.iterdir()) == [first.cache_key]
+
+
+@requires_imdb
+def test_28_13_a_cache_write_that_fails_leaves_no_partial_folder(tmp_path, monkeypatch):
+    """A full disk while writing the cache: the error propagates and the ``.tmpPID``
+    folder is gone; one abandoned by a killed process is removed by the next write."""
+    import attnlib.data.corpus as corpus_module
+    from attnlib.config import DataConfig
+
+    monkeypatch.setenv(paths.DATA_HOME_ENV, str(tmp_path))
+    config = DataConfig(dataset="imdb", max_train_docs=120, max_test_docs=30, w2v_epochs=1)
+    key = corpus_module.cache_key(config)
+    abandoned = tmp_path / "cache" / "imdb" / f"{key}.tmp999999999"
+    abandoned.mkdir(parents=True)
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(corpus_module.np, "save", full_disk)
+    with pytest.raises(OSError, match="No space left"):
+        corpus_module.prepare_data(config, progress=False)
+    assert list((tmp_path / "cache" / "imdb").iterdir()) == []
