@@ -46,8 +46,9 @@ def checksums(directory: Path, names: list[str]) -> dict[str, str]:
 def damaged(path: Path, problem: str, fix: str | None = None) -> RunDamagedError:
     """The error for a damaged file of a run folder, with the fix (default: delete the
     run folder and train again)."""
-    fix = fix or f"the run folder {path.parent} is damaged: delete it and train the run again"
-    return RunDamagedError(f"{path} {problem}; {fix}")
+    if fix is None:
+        fix = f"the run folder {path.parent} is damaged: delete it and train the run again"
+    return RunDamagedError(f"{path} {problem}; {fix}" if fix else f"{path} {problem}")
 
 
 def verify_checksums(directory: Path, recorded: dict[str, str]) -> None:
@@ -62,20 +63,22 @@ def verify_checksums(directory: Path, recorded: dict[str, str]) -> None:
                                 "written (altered or corrupted)")
 
 
-def read_run_json(path: Path, required: tuple[str, ...] = ()) -> Any:
-    """A JSON file of a run folder, with ``required`` keys, or :class:`RunDamagedError`."""
+def read_run_json(path: Path, required: tuple[str, ...] = (), fix: str | None = None) -> Any:
+    """A JSON file of a run folder, with ``required`` keys, or :class:`RunDamagedError`
+    (``fix``: what the error tells to do; default: delete the run folder and train
+    again; ``""``: nothing, the caller says it)."""
     if not path.exists():
-        raise damaged(path, "is missing")
+        raise damaged(path, "is missing", fix)
     try:
         value = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise damaged(path, f"is not valid JSON ({error})") from error
+        raise damaged(path, f"is not valid JSON ({error})", fix) from error
     if required:
         if not isinstance(value, dict):
-            raise damaged(path, "does not hold a JSON object")
+            raise damaged(path, "does not hold a JSON object", fix)
         missing = [k for k in required if k not in value]
         if missing:
-            raise damaged(path, f"lacks the keys {missing}")
+            raise damaged(path, f"lacks the keys {missing}", fix)
     return value
 
 

@@ -184,7 +184,8 @@ def save_table(frame: pd.DataFrame, path: str | Path, columns: dict[str, str],
         _META_KEY: json.dumps({"schema_version": schema_version, **meta}, default=str).encode()})
     path = Path(path)
     with atomic_path(path) as tmp:
-        pq.write_table(table, tmp, compression="zstd", compression_level=19)
+        pq.write_table(table, tmp, compression="zstd", compression_level=19,
+                       write_page_checksum=True)  # verified by load_table
     return path
 
 
@@ -207,7 +208,8 @@ def load_table(path: str | Path, columns: dict[str, str], schema_version: str
         raise ResultSchemaError(f"{path} has schema {meta.get('schema_version')}, this attnlib "
                                 f"reads {schema_version}; delete it to recompute it")
     try:
-        frame = typed_table(pq.read_table(path).to_pandas(), columns)
+        frame = typed_table(pq.read_table(path, page_checksum_verification=True).to_pandas(),
+                            columns)
     except (OSError, ValueError, pa.ArrowException) as error:
         raise ResultSchemaError(f"{path} is damaged ({error}); delete it to recompute it, or "
                                 "restore it with `git checkout`") from error
