@@ -225,6 +225,12 @@ def _source_identity(dataset: str) -> dict[str, str]:
     return out
 
 
+def source_identity(dataset: str) -> dict[str, str]:
+    """``{split: SHA-256 (or size:mtime)}`` of the files ``dataset`` is read from; a run
+    records it, so that it is never tested on other documents under the same name."""
+    return _source_identity(dataset)
+
+
 def cache_key(config: DataConfig) -> str:
     """The preprocessing cache key: config, code versions and source file identity."""
     ident = {"config": config_hash(config), "preprocess": PREPROCESS_VERSION,

@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 from ..atomic import check_writable_folder, save_torch, write_json
 from ..config import RunConfig
 from ..data.batching import collate, make_batches
-from ..data.corpus import EncodedCorpus, PreparedData, prepare_data
+from ..data.corpus import EncodedCorpus, PreparedData, prepare_data, source_identity
 from ..errors import AttnlibError, ParameterError
 from ..integrity import (
     LOCK_FILE,
@@ -390,7 +390,8 @@ def _train_locked(config: RunConfig, out: Path, device: str | torch.device, prog
         "stopped_early": state.finished and state.epoch < tc.max_epochs,
         "train_seconds": round(state.seconds, 1), "n_train": len(data.train),
         "n_dev": len(data.dev), "n_test": len(data.test), "data_stats": data.stats,
-        "data_cache_key": data.cache_key, "provenance": provenance(dev, tc.seed),
+        "data_cache_key": data.cache_key, "data_sha256": source_identity(config.data.dataset),
+        "provenance": provenance(dev, tc.seed),
     }
     write_json(out / HISTORY_FILE, state.history)
     metrics["checksums"] = checksums(out, list(RUN_FILES))
