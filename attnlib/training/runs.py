@@ -63,7 +63,8 @@ def check_same_data(directory: Path, metrics: dict[str, Any], dataset: str) -> N
     now = source_identity(dataset)
     for split in ("train", "test"):
         old, new = recorded.get(split), now.get(split)
-        if _is_sha256(old) and _is_sha256(new) and old != new:
+        if isinstance(old, str) and isinstance(new, str) and _is_sha256(old) \
+                and _is_sha256(new) and old != new:
             raise DataError(
                 f"the {split} documents of {dataset!r} changed since {directory} was trained "
                 f"(trained on {old[:12]}, the files now are {new[:12]}); test the run on the "
