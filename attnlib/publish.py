@@ -186,7 +186,10 @@ def seal_manifest(dest: Path, written: Sequence[Path] = (), profile: str | None 
     match its old one (a damaged file is never blessed), and a file the manifest has never
     recorded (published before checksums) gets one. ``runs``/``profile`` replace the
     manifest's. Writes nothing when nothing changed; returns whether it wrote."""
-    body = _manifest_body(dest) or {}
+    body = _manifest_body(dest)
+    if body is None and runs is None:
+        return False  # nothing published here yet: no manifest to seal
+    body = body or {}
     recorded = dict(body.get(MANIFEST_FILES, {}))
     fresh = {Path(w).resolve() for w in written}
     files: dict[str, str] = {}

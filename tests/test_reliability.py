@@ -901,3 +901,25 @@ def test_28_13_a_publish_that_changes_nothing_writes_nothing(tmp_path):
     publish_runs("paper", root, source=empty)
     after = {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in root.rglob("*") if p.is_file()}
     assert after == before and (root / "README.md") in after
+
+
+@requires_imdb
+def test_28_3_a_cache_with_its_baseline_added_later_is_used_as_it_is(tmp_path, monkeypatch,
+                                                                     caplog):
+    from attnlib.config import DataConfig
+    from attnlib.data.corpus import prepare_data
+    from attnlib.training.baseline import BASELINES_FILE, ensure_baseline
+
+    monkeypatch.setenv(paths.DATA_HOME_ENV, str(tmp_path))
+    config = DataConfig(dataset="imdb", max_train_docs=120, max_test_docs=30, w2v_epochs=1)
+    first = ensure_baseline(prepare_data(config, progress=False))
+    directory = tmp_path / "cache" / "imdb"
+    assert len(list(directory.glob(f"*/{BASELINES_FILE}"))) == 1
+    with caplog.at_level("WARNING"):
+        assert ensure_baseline(prepare_data(config, progress=False)) == first
+    assert "damaged" not in caplog.text
+    baseline = next(directory.glob(f"*/{BASELINES_FILE}"))
+    baseline.write_text('{"version": ')
+    with caplog.at_level("WARNING"):
+        assert ensure_baseline(prepare_data(config, progress=False)) == first
+    assert "cached baseline" in caplog.text and "recomputing it" in caplog.text

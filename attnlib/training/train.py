@@ -9,6 +9,7 @@ import hashlib
 import io
 import json
 import logging
+import math
 import random
 import shutil
 import signal
@@ -228,6 +229,13 @@ def train_run(
     Returns:
         The contents of ``out/metrics.json``.
     """
+    if isinstance(checkpoint_every_s, bool) or not isinstance(checkpoint_every_s, (int, float)) \
+            or not math.isfinite(checkpoint_every_s) or checkpoint_every_s < 0:
+        raise ParameterError(f"checkpoint_every_s must be a finite number of seconds >= 0, "
+                             f"got {checkpoint_every_s!r}")
+    if not str(out).strip():
+        raise ParameterError("the run folder `out` is empty; name a folder, for example "
+                             "runs/imdb-flan")
     out = Path(out)
     _check_run_dir(out, config)
     if (out / METRICS_FILE).exists():
