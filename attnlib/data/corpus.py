@@ -291,8 +291,12 @@ def prepare_data(config: DataConfig, progress: bool = True) -> PreparedData:
         try:
             return _load_prepared(directory, config, spec, key)
         except CacheDamaged as damage:  # cheap and safe to recompute: say so and do it
-            log.warning("the preprocessing cache %s is damaged (%s); recomputing it",
-                        directory, damage)
+            if damage.legacy:
+                log.warning("the preprocessing cache %s was written without checksums (an "
+                            "older attnlib); recomputing it once", directory)
+            else:
+                log.warning("the preprocessing cache %s is damaged (%s); recomputing it",
+                            directory, damage)
             _discard(directory)
 
     train_docs, train_labels, train_ids, train_stats = _tokenize_split(config, "train", progress)
@@ -344,7 +348,12 @@ def prepare_data(config: DataConfig, progress: bool = True) -> PreparedData:
 
 
 class CacheDamaged(Exception):
-    """A preprocessing cache folder that cannot be used (recomputed by prepare_data)."""
+    """A preprocessing cache folder that cannot be used (recomputed by prepare_data);
+    ``legacy``: written before caches recorded checksums."""
+
+    def __init__(self, message: str, legacy: bool = False) -> None:
+        super().__init__(message)
+        self.legacy = legacy
 
 
 def _discard(directory: Path) -> None:
@@ -382,7 +391,8 @@ def _verify_cache(directory: Path) -> dict[str, Any]:
         raise CacheDamaged(f"meta.json cannot be read: {type(error).__name__}") from error
     sums = meta.get("checksums") if isinstance(meta, dict) else None
     if not isinstance(sums, dict) or not isinstance(meta.get("stats"), dict):
-        raise CacheDamaged("meta.json records no checksums (an older attnlib wrote it)")
+        raise CacheDamaged("meta.json records no checksums", legacy="checksums" not in meta
+                           if isinstance(meta, dict) else False)
     # files added later (the tf-idf baseline's cache) are checked by their own readers
     for name in sorted(sums):
         path = directory / name
