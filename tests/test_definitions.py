@@ -112,3 +112,131 @@ def test_published_baseline_sentences_agree_with_the_published_tables():
     if below:
         assert f"{below} of {len(checks)} runs are below tf-idf" in note
         assert "clearly beat" not in note
+
+
+# --- definitions of the follow-up statistics ------------------------------------------
+
+def test_median_of_an_even_sample_is_the_mean_of_the_two_middle_values():
+    import torch
+
+    from attnlib.layer.followup import median
+
+    x = torch.tensor([[4.0, 1.0, 3.0, 2.0], [0.0, 0.0, 1.0, 1.0]], dtype=torch.float64)
+    assert median(x, 1).tolist() == [2.5, 0.5]
+    assert torch.median(x, 1).values.tolist() == [2.0, 0.0]  # the lower middle value
+    assert median(torch.tensor([[5.0, 1.0, 3.0]]), 1).tolist() == [3.0]
+
+
+def test_a_two_item_documents_permutations_are_the_identity_or_the_swap():
+    import torch
+
+    from attnlib.layer.followup import median, permutation_alphas, permutation_outputs
+
+    alpha = torch.tensor([[0.9, 0.1, 0.0]], dtype=torch.float64)
+    mask = torch.tensor([[True, True, False]])
+    perms = permutation_alphas(alpha, mask, np.array([7]), 100, seed=0)[0]
+    identity = (perms[:, 0] == 0.9) & (perms[:, 1] == 0.1)
+    swap = (perms[:, 0] == 0.1) & (perms[:, 1] == 0.9)
+    assert bool((identity | swap).all()) and bool((perms[:, 2] == 0).all())
+    z = torch.tensor([[[2.0, 0.0], [0.0, 2.0], [0.0, 0.0]]], dtype=torch.float64)
+    tvd, _ = permutation_outputs(z, alpha, mask, torch.zeros(2, dtype=torch.float64),
+                                 np.array([7]), 100, seed=0)
+    swapped = float(tvd[0][swap].max())
+    assert swapped > 0.5 and float(tvd[0][identity].max()) == 0.0
+    k = int(identity.sum())
+    expected = 0.0 if k > 50 else swapped if k < 50 else swapped / 2
+    assert float(median(tvd, 1)[0]) == pytest.approx(expected)
+
+
+def test_magnitude_and_signed_tau_differ_as_jain_and_wallace_define_them():
+    from attnlib.layer.followup import kendall_tau
+
+    attention = np.array([0.5, 0.3, 0.15, 0.05])
+    drop = np.array([-0.4, 0.2, 0.1, 0.01])  # leave-one-out: erasing item 0 raises p
+    assert kendall_tau(attention, np.abs(drop)) == pytest.approx(1.0)
+    assert kendall_tau(attention, drop) == pytest.approx(0.0)
+
+
+def test_random_keys_do_not_depend_on_padding():
+    import torch
+
+    from attnlib.inputs.erasure import token_scores
+
+    # one HAN document of sentences with 3 and 2 tokens, padded two ways
+    narrow = torch.tensor([[[5, 6, 7], [8, 9, 0]]])
+    wide = torch.zeros((1, 4, 6), dtype=torch.long)
+    wide[0, 0, :3], wide[0, 1, :2] = torch.tensor([5, 6, 7]), torch.tensor([8, 9])
+    ids, pred = np.array([11]), torch.tensor([0])
+    a = token_scores(None, narrow, pred, "random", ids, seed=3)  # type: ignore[arg-type]
+    b = token_scores(None, wide, pred, "random", ids, seed=3)  # type: ignore[arg-type]
+    real = narrow != 0
+    assert torch.equal(a[real], b[:, :2, :3][real])
+    # the same document in a FLAN batch padded two ways
+    flat_a = token_scores(None, torch.tensor([[5, 6, 7]]), pred, "random", ids, 3)  # type: ignore[arg-type]
+    flat_b = token_scores(None, torch.tensor([[5, 6, 7, 0, 0]]), pred, "random", ids, 3)  # type: ignore[arg-type]
+    assert torch.equal(flat_a, flat_b[:, :3])
+
+
+# --- minimum samples, borderline bounds, lengths ---------------------------------------
+
+def _share_table(values: np.ndarray, seeds: int = 1) -> pd.DataFrame:
+    rows = [{"run": f"r{s}", "dataset": "d", "model": "FLANrnn", "model_seed": s,
+             "instance_id": i, "n_items": 5, "x": float(v)}
+            for s in range(seeds) for i, v in enumerate(values)]
+    return pd.DataFrame(rows)
+
+
+def _share_claim(threshold: float, min_effect: float):
+    from attnlib.analysis.claims import Claim
+
+    return Claim("share", "x is often 1", "test", "share of x", lambda d: d.set_index(
+        "instance_id")[["x"]], "above", threshold, min_effect, "test")
+
+
+def test_a_cell_below_the_minimum_sample_is_not_testable_with_its_counts():
+    from attnlib.analysis.claims import SampleRule, evaluate_claim_set
+
+    table = _share_table(np.ones(12), seeds=2)
+    claim = _share_claim(0.5, 0.1)
+    clear = evaluate_claim_set(table, [claim], n_boot=200).iloc[0]
+    assert clear["verdict"] == "holds" and clear["documents_per_seed"] == 12
+    few_docs = evaluate_claim_set(table, [claim], n_boot=200,
+                                  rule=SampleRule(min_seeds=1, min_documents=30)).iloc[0]
+    assert few_docs["verdict"] == "not testable"
+    assert few_docs["note"] == "12 documents in a seed (minimum 30)"
+    few_seeds = evaluate_claim_set(table, [claim], n_boot=200,
+                                   rule=SampleRule(min_seeds=3, min_documents=10)).iloc[0]
+    assert few_seeds["verdict"] == "not testable" and few_seeds["note"] == "2 seeds (minimum 3)"
+    assert few_seeds["estimate"] == 1.0  # the estimate is still shown
+
+
+def test_a_bound_within_its_monte_carlo_error_of_the_bar_is_borderline():
+    from attnlib.analysis.claims import BOOTSTRAP_MAX_DRAWS, evaluate_claim_set
+    from attnlib.analysis.stats import CrossedBootstrap
+
+    rng = np.random.default_rng(1)
+    x = (rng.random(400) < 0.7).astype(float)
+    table = _share_table(x)
+    cube = x.reshape(1, -1, 1)
+    # the replicates evaluate_claim_set draws: 1,000 at a time, seeds 0, 7919, 15838, ...
+    stats = np.concatenate([CrossedBootstrap(1, 400, 1000, 7919 * k).replicates(cube)[1]
+                            for k in range(BOOTSTRAP_MAX_DRAWS // 1000)])
+    low = float(np.quantile(stats, 0.025))
+    on_the_bar = evaluate_claim_set(table, [_share_claim(low, 0.0)]).iloc[0]
+    assert on_the_bar["verdict"] == "borderline"
+    assert on_the_bar["draws"] == BOOTSTRAP_MAX_DRAWS and on_the_bar["ci_low"] == low
+    assert 0 < on_the_bar["mc_error"] < 0.01
+    far = evaluate_claim_set(table, [_share_claim(0.5, 0.05)]).iloc[0]
+    assert far["verdict"] == "holds" and far["draws"] == 1000  # no extra draws needed
+    fails = evaluate_claim_set(table, [_share_claim(0.8, 0.0)]).iloc[0]
+    assert fails["verdict"] == "does not hold" and fails["draws"] == 1000
+
+
+def test_two_item_documents_are_reported_apart_from_hard_to_flip():
+    from attnlib.analysis.claims import get_claim, two_item_claims
+
+    hard = get_claim("many_hard_to_flip")
+    assert hard.min_items == 3 and hard.lengths == "documents of 3 or more items"
+    (short,) = two_item_claims([hard])
+    assert short.lengths == "documents of exactly 2 items"
+    assert short.id == "many_hard_to_flip (2-item documents)"

@@ -5,6 +5,7 @@ Every value is computed from the results; the sentences only pick words ("most",
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -13,7 +14,7 @@ from ..config import SMALL_DEV
 from ..data import get_dataset
 from ..plan import describe_runs, planned_runs
 from . import summaries
-from .claims import claim_verdicts, encoder_effect, evaluate_claims
+from .claims import NO_MINIMUM, Claim, SampleRule, claim_verdicts, encoder_effect, evaluate_claims
 
 if TYPE_CHECKING:  # a type only: report stays free of the training pipeline
     from ..study import Study
@@ -179,9 +180,11 @@ def weak_model_note(checks: pd.DataFrame) -> str:
 
 
 def key_findings(results: pd.DataFrame, metrics: pd.DataFrame,
-                 exclude_runs: list[str] | tuple[str, ...] = ()) -> dict[str, str]:
+                 exclude_runs: list[str] | tuple[str, ...] = (),
+                 rule: SampleRule = NO_MINIMUM) -> dict[str, str]:
     """Named findings (all strings, ready for ``myst_nb.glue``); the claim verdicts
-    leave out the runs in ``exclude_runs`` (models that did not learn their task)."""
+    leave out the runs in ``exclude_runs`` (models that did not learn their task) and
+    follow the minimum-sample ``rule``."""
     out: dict[str, str] = {}
     acc = metrics.groupby(["dataset", "model"], as_index=False)["test_accuracy"].mean()
     lo, hi = acc.loc[acc["test_accuracy"].idxmin()], acc.loc[acc["test_accuracy"].idxmax()]
@@ -239,13 +242,15 @@ def key_findings(results: pd.DataFrame, metrics: pd.DataFrame,
     weights = duel["n"] / duel["n"].sum()
     loss = float((duel["loss"] * weights).sum())
     win = float((duel["win"] * weights).sum())
-    out["gradient_duel"] = (f"of the documents that either ranking flips before full erasure, "
+    out["gradient_duel"] = (f"of the documents that either ranking flips before full erasure "
+                            f"(each training seed's model counted on every document), "
                             f"the gradient ranking needed fewer items than attention for "
                             f"{_pct(loss)} and more for {_pct(win)}")
     out["encoder_effect"] = _encoder_sentence(
         encoder_effect(results, n_boot=200, exclude_runs=exclude_runs))
 
-    verdicts = claim_verdicts(evaluate_claims(results, n_boot=300, exclude_runs=exclude_runs))
+    verdicts = claim_verdicts(evaluate_claims(results, n_boot=300, exclude_runs=exclude_runs,
+                                              rule=rule))
     out["interpretation"] = _interpretation(verdicts)
     counts = verdicts["verdict"].value_counts()
     out["claims_summary"] = (f"{int(counts.get('holds', 0))} of {len(verdicts)} claims hold in "
@@ -306,6 +311,16 @@ def _claim_list(verdicts: pd.DataFrame, verdict: str) -> str:
     return " ".join(f"({i}) {c}." for i, c in enumerate(claims, start=1)) or "none."
 
 
+def _cell_counts(row: pd.Series) -> str:
+    """``12 of 36 cells hold, 3 partly, 1 borderline; 2 not testable``."""
+    text = f"{row['holds']} of {row['cells']} cells hold, {row['partly']} partly"
+    if row.get("borderline", 0):
+        text += f", {row['borderline']} borderline"
+    if row.get("not testable", 0):
+        text += f"; {row['not testable']} not testable"
+    return text
+
+
 def _interpretation(verdicts: pd.DataFrame) -> str:
     """Two or three sentences whose direction follows the claim verdicts."""
     v = dict(zip(verdicts["claim"], zip(verdicts["verdict"], verdicts["holds"],
@@ -319,7 +334,10 @@ def _interpretation(verdicts: pd.DataFrame) -> str:
         return f"{holds} of {total}"
 
     parts = []
-    if supported("deltajs_nonnegative"):
+    if v.get("deltajs_nonnegative", ("not testable",))[0] == "not testable":
+        parts.append("Whether the highest-weighted item matters more than a random one could "
+                     "not be judged on this build (no cell meets the minimum sample).")
+    elif supported("deltajs_nonnegative"):
         parts.append("Attention weights carry some information about what the model uses: "
                      "erasing the highest-weighted item moved the output more than a random "
                      "item for most of the documents where the two erasures differed (the "
@@ -378,7 +396,9 @@ def departures_table(described: list[dict[str, object]]) -> pd.DataFrame:
 
 
 def followup_findings(layer: pd.DataFrame, inputs: pd.DataFrame, pairs: pd.DataFrame,
-                      weak: list[str], runs_without: list[str]) -> dict[str, str]:
+                      weak: list[str], runs_without: list[str],
+                      jw: pd.DataFrame | None = None, rule: SampleRule = NO_MINIMUM
+                      ) -> dict[str, str]:
     """The follow-up chapter's verdicts in sentences for the conclusions page:
     ``followup_verdicts`` (a sentence per claim with its overall verdict and cell counts,
     by :data:`attnlib.analysis.claims.OVERALL_RULE`) and ``followup_coverage``."""
@@ -386,27 +406,35 @@ def followup_findings(layer: pd.DataFrame, inputs: pd.DataFrame, pairs: pd.DataF
     from .followup_claims import (
         ERASER_CLAIMS,
         FOLLOWUP_CLAIMS,
+        JW_CLAIMS,
         UNIFORM_CLAIMS,
         evaluate_eraser_claims,
         evaluate_followup_claims,
+        evaluate_jw_claims,
         evaluate_uniform_claims,
     )
 
-    sets = [(layer, FOLLOWUP_CLAIMS, evaluate_followup_claims),
+    def jw_claims(table: pd.DataFrame, exclude_runs: list[str], rule: SampleRule
+                  ) -> pd.DataFrame:
+        return evaluate_jw_claims(table, rule=rule)
+
+    Evaluate = Callable[..., pd.DataFrame]
+    sets: list[tuple[pd.DataFrame, tuple[Claim, ...], Evaluate]] = [
+            (jw if jw is not None else pd.DataFrame(), JW_CLAIMS, jw_claims),
+            (layer, FOLLOWUP_CLAIMS, evaluate_followup_claims),
             (inputs, ERASER_CLAIMS, evaluate_eraser_claims),
             (pairs, UNIFORM_CLAIMS, evaluate_uniform_claims)]
     lines = []
     for table, claims, evaluate in sets:
         if table.empty:
             continue
-        verdicts = claim_verdicts(evaluate(table, exclude_runs=weak), claims)
+        verdicts = claim_verdicts(evaluate(table, exclude_runs=weak, rule=rule), claims)
         for _, row in verdicts.iterrows():
             if row["cells"] == 0:
                 continue
             text = str(row["paper's claim"]).rstrip(".")
-            lines.append(f"*{text}* ({row['source']}): **{row['verdict']}** "
-                         f"({row['holds']} of {row['cells']} cells hold, {row['partly']} "
-                         "partly).")
+            lines.append(f"*{text}* ({row['source']}; {row['lengths']}): "
+                         f"**{row['verdict']}** ({_cell_counts(row)}).")
     verdict_text = " ".join(lines) if lines else (
         "No follow-up test could be judged on this build's runs.")
     coverage = ("every run of this build has them" if not runs_without else
