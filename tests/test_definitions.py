@@ -240,3 +240,75 @@ def test_two_item_documents_are_reported_apart_from_hard_to_flip():
     (short,) = two_item_claims([hard])
     assert short.lengths == "documents of exactly 2 items"
     assert short.id == "many_hard_to_flip (2-item documents)"
+
+
+# --- the specification curve ------------------------------------------------------------
+
+def _curve_cell(curve: pd.DataFrame, claim: str, **choices: object) -> pd.Series:
+    rows = curve[(curve["claim"] == claim) & (curve["threshold_factor"] == 1.0)
+                 & (curve["effect_factor"] == 1.0)]
+    for name, value in choices.items():
+        rows = rows[rows[name] == value]
+    assert len(rows) == 1, rows
+    return rows.iloc[0]
+
+
+def test_specification_curve_recomputes_each_claim_under_each_choice():
+    from attnlib.analysis import claims, specification
+
+    from .test_verdicts import ARTEFACT, _frame, _rows
+
+    curve = specification.specification_curve(_frame(_rows(ARTEFACT)), claims.CLAIMS,
+                                               n_boot=50)
+    # ΔJS: doc 1 is a tie; left out -> 1 of 2 positive, counted -> 1 of 3
+    assert _curve_cell(curve, "deltajs_nonnegative", min_items=2,
+                       ties_counted=False)["estimate"] == pytest.approx(0.5)
+    assert _curve_cell(curve, "deltajs_nonnegative", min_items=2,
+                       ties_counted=True)["estimate"] == pytest.approx(1 / 3)
+    # documents of 5+ items: doc 1 (a tie) and doc 2 (negative)
+    assert _curve_cell(curve, "deltajs_nonnegative", min_items=5,
+                       ties_counted=True)["estimate"] == 0.0
+    # gradient duel: doc 1 +1 (k = 2 against a flip only at full erasure), doc 2 a tie
+    duel = dict(min_items=2, ties_counted=True, full_erasure=False)
+    assert _curve_cell(curve, "gradient_beats_attention", **duel)["estimate"] == 0.5
+    assert _curve_cell(curve, "gradient_beats_attention",
+                       **{**duel, "ties_counted": False})["estimate"] == 1.0
+    # counting the flip at k = n = 5 as 5 items still gives the gradient the win
+    assert _curve_cell(curve, "gradient_beats_attention",
+                       **{**duel, "full_erasure": True})["estimate"] == 0.5
+    # hard to flip: bias-class documents (0 never flips, 2 flips at 3 of 10) kept or not
+    assert _curve_cell(curve, "many_hard_to_flip", min_items=2,
+                       bias_class=False)["estimate"] == 1.0
+    assert _curve_cell(curve, "many_hard_to_flip", min_items=2,
+                       bias_class=True)["estimate"] == pytest.approx(2 / 3)
+    # every claim: 3 lengths x its other choices x 9 threshold/effect factors
+    per_claim = curve.groupby("claim").size()
+    assert per_claim["deltajs_nonnegative"] == 3 * 2 * 9
+    assert per_claim["gradient_beats_attention"] == 3 * 4 * 9
+    assert per_claim["many_hard_to_flip"] == 3 * 2 * 9
+    assert per_claim["top_rarely_flips"] == 3 * 9
+
+
+def test_robust_only_when_nearly_every_specification_agrees():
+    from attnlib.analysis import specification as sp
+
+    def cell(model: str, holds: int, total: int = 20) -> list[dict[str, object]]:
+        return [{"claim": "c", "dataset": "d", "model": model,
+                 "verdict": "holds" if i < holds else "does not hold"} for i in range(total)]
+
+    curve = pd.DataFrame(cell("A", 18) + cell("B", 17) + cell("C", 2) + [
+        {"claim": "c", "dataset": "d", "model": "D", "verdict": "not testable"}])
+    robust = sp.robustness(curve).set_index("model")
+    assert robust.loc["A", "label"] == sp.ROBUST  # 90%
+    assert robust.loc["B", "label"] == sp.FRAGILE  # 85%
+    assert robust.loc["C", "label"] == sp.FAILS  # 10%
+    assert robust.loc["D", "label"] == "not testable"
+    from attnlib.analysis.claims import Claim
+
+    claim = Claim("c", "A claim.", "", "", lambda d: d, "above", 0.0, 0.0, "")
+    verdicts = sp.robust_verdicts(robust.reset_index(), [claim])
+    assert verdicts.loc[0, "robust verdict"] == "fragile" and verdicts.loc[0, "cells"] == 3
+    assert "(1) A claim (1 of 3 cells robustly hold, 1 are fragile)." in sp.robust_sentence(
+        verdicts)
+    mixed = sp.robust_verdicts(robust.drop(index="B").reset_index(), [claim])
+    assert mixed.loc[0, "robust verdict"] == "partly (robust)"

@@ -128,11 +128,21 @@ def _multi(df: pd.DataFrame, ranking: str) -> pd.DataFrame:
     return out.set_index("instance_id")
 
 
-def _delta_js_sign(df: pd.DataFrame) -> pd.DataFrame:
-    d = _single(df)["delta_js"].astype(float)
-    tie = d.abs() < TIE_DELTA_JS
-    return pd.DataFrame({"positive": np.where(tie, np.nan, (d > 0).astype(float)),
-                         "tie": tie.astype(float)}, index=d.index)
+def delta_js_sign_values(ties_counted: bool = False) -> Callable[[pd.DataFrame], pd.DataFrame]:
+    """1 where ΔJS > 0; ties (|ΔJS| below the tie band) left out, or with
+    ``ties_counted`` kept as documents where the top item did not move the output more."""
+
+    def values(df: pd.DataFrame) -> pd.DataFrame:
+        d = _single(df)["delta_js"].astype(float)
+        tie = d.abs() < TIE_DELTA_JS
+        positive = (d >= TIE_DELTA_JS).astype(float)
+        return pd.DataFrame({"positive": positive if ties_counted else positive.where(~tie),
+                             "tie": tie.astype(float)}, index=d.index)
+
+    return values
+
+
+_delta_js_sign = delta_js_sign_values()
 
 
 def _gap_effect(df: pd.DataFrame) -> pd.DataFrame:
@@ -175,17 +185,28 @@ def _share_minus_negative(sums: np.ndarray, counts: np.ndarray) -> float:
     return share - float(sums[2] / counts[2]) if counts[2] > 0 else float("nan")
 
 
-def _duel(ranking: str, other: str) -> Callable[[pd.DataFrame], pd.DataFrame]:
+def _first_flip(multi: pd.DataFrame, full_erasure: bool) -> pd.Series:
+    if not full_erasure:
+        return censored_first_flip(multi)
+    return multi["first_flip_k"].astype("Float64").fillna(np.inf).astype(float)
+
+
+def _duel(ranking: str, other: str, ties_counted: bool = True, full_erasure: bool = False
+          ) -> Callable[[pd.DataFrame], pd.DataFrame]:
     """+1 where ``other`` flips (before full erasure) with fewer items than ``ranking``,
     −1 where it needs more (no flip before full erasure loses), 0 on ties; documents
-    that neither flips before full erasure are left out."""
+    that neither flips before full erasure are left out. ``ties_counted=False`` leaves
+    the ties out too; ``full_erasure=True`` counts a flip at k = n as a flip with n
+    items."""
 
     def values(df: pd.DataFrame) -> pd.DataFrame:
-        a = censored_first_flip(_multi(df, ranking))
-        b = censored_first_flip(_multi(df, other)).reindex(a.index, fill_value=np.inf)
+        a = _first_flip(_multi(df, ranking), full_erasure)
+        b = _first_flip(_multi(df, other), full_erasure).reindex(a.index, fill_value=np.inf)
         keep = np.isfinite(a) | np.isfinite(b)
         sign = np.sign(a - b).where(keep)
         sign[keep & (a == b)] = 0.0
+        if not ties_counted:
+            sign = sign.where(a != b)
         return pd.DataFrame({"sign": sign, "tie": (a == b).where(keep).astype(float)},
                             index=a.index)
 
@@ -208,7 +229,8 @@ def hard_to_flip_values(min_items: int = 3, max_items: int | None = None,
         fits = (n >= min_items) & (n <= (np.inf if max_items is None else max_items))
         frac = m["first_flip_fraction"].astype(float)
         keep = fits if bias_class else fits & ~m["predicted_as_bias_class"]
-        return pd.DataFrame({"hard": (frac >= 0.5).astype(float).where(keep)}, index=m.index)
+        hard = (frac >= 0.5) | frac.isna()  # no flip at all: no prefix flips it either
+        return pd.DataFrame({"hard": hard.astype(float).where(keep)}, index=m.index)
 
     return values
 
