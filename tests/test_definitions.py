@@ -312,3 +312,18 @@ def test_robust_only_when_nearly_every_specification_agrees():
         verdicts)
     mixed = sp.robust_verdicts(robust.drop(index="B").reset_index(), [claim])
     assert mixed.loc[0, "robust verdict"] == "partly (robust)"
+
+
+def test_head_to_head_pools_every_training_seed():
+    from attnlib.analysis import summaries
+
+    from .test_verdicts import _frame, _rows
+
+    # seed 0: attention flips first (k=1 vs 3); seed 1: the gradient does (k=4 vs 2)
+    seed0 = _rows([(6, 0, {"attention": 1, "gradient": 3}, 0.1, 0.1, False, False)],
+                  run="s0", seed=0)
+    seed1 = _rows([(6, 0, {"attention": 4, "gradient": 2}, 0.1, 0.1, False, False)],
+                  run="s1", seed=1)
+    duel = summaries.head_to_head(_frame(seed0 + seed1), "attention", "gradient").iloc[0]
+    assert (duel["n"], duel["seeds"]) == (2, 2)
+    assert duel["win"] == 0.5 and duel["loss"] == 0.5
