@@ -308,7 +308,7 @@ def test_robust_only_when_nearly_every_specification_agrees():
     claim = Claim("c", "A claim.", "", "", lambda d: d, "above", 0.0, 0.0, "")
     verdicts = sp.robust_verdicts(robust.reset_index(), [claim])
     assert verdicts.loc[0, "robust verdict"] == "fragile" and verdicts.loc[0, "cells"] == 3
-    assert "(1) A claim (1 of 3 cells robustly hold, 1 are fragile)." in sp.robust_sentence(
+    assert "(1) A claim (1 of 3 cells robustly hold, 1 is fragile)." in sp.robust_sentence(
         verdicts)
     mixed = sp.robust_verdicts(robust.drop(index="B").reset_index(), [claim])
     assert mixed.loc[0, "robust verdict"] == "partly (robust)"
@@ -327,3 +327,27 @@ def test_head_to_head_pools_every_training_seed():
     duel = summaries.head_to_head(_frame(seed0 + seed1), "attention", "gradient").iloc[0]
     assert (duel["n"], duel["seeds"]) == (2, 2)
     assert duel["win"] == 0.5 and duel["loss"] == 0.5
+
+
+def test_followup_verdict_sentences_read_back_against_the_verdict_table():
+    from attnlib.analysis.claims import SampleRule, claim_verdicts
+    from attnlib.analysis.followup_claims import FOLLOWUP_CLAIMS, evaluate_followup_claims
+    from attnlib.analysis.report import followup_findings
+
+    from .test_layer_tests import _layer_table
+
+    layer = _layer_table(tau=0.1, perm_tvd=0.001, adv_js=0.6, seeds=(0, 1, 2), n=40)
+    rule = SampleRule(min_seeds=3, min_documents=30)
+    text = followup_findings(layer, pd.DataFrame(), pd.DataFrame(), [], [],
+                             rule=rule)["followup_verdicts"]
+    verdicts = claim_verdicts(evaluate_followup_claims(layer, rule=rule), FOLLOWUP_CLAIMS)
+    for _, row in verdicts[verdicts["cells"] > 0].iterrows():
+        claim = str(row["paper's claim"]).rstrip(".")
+        match = re.search(re.escape(claim) + r"\* \([^)]*\): \*\*([a-z ]+)\*\* "
+                          r"\((\d+) of (\d+) cells hold, (\d+) partly", text)
+        assert match, claim
+        verdict, holds, cells, partly = match.groups()
+        assert (verdict, int(holds), int(cells), int(partly)) == (
+            row["verdict"], row["holds"], row["cells"], row["partly"])
+    # the seed-variance claim has no seed_js column here: not testable, left out of the text
+    assert "not testable" not in text or "1 not testable" in text

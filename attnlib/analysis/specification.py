@@ -229,8 +229,9 @@ def robust_sentence(verdicts: pd.DataFrame) -> str:
         described = []
         for i, (_, r) in enumerate(rows.iterrows(), 1):
             text = str(r["paper's claim"]).rstrip(".")
+            verb = "is" if r["fragile"] == 1 else "are"
             described.append(f"({i}) {text} ({r['robust holds']} of {r['cells']} cells "
-                             f"robustly hold, {r['fragile']} are fragile).")
+                             f"robustly hold, {r['fragile']} {verb} fragile).")
         parts.append("Fragile (the verdict depends on the definition): "
                      + " ".join(described))
     return " ".join(parts)
