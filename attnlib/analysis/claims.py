@@ -451,21 +451,22 @@ def evaluate_claim_set(df: pd.DataFrame, claims: Sequence[Claim], n_boot: int = 
     for (dataset, model), group in df.groupby(["dataset", "model"], observed=True):
         by_seed = [g for _s, g in group.groupby("model_seed", observed=True)]
         instances = pd.Index(sorted(group["instance_id"].unique()), name="instance_id")
-        boots = [CrossedBootstrap(len(by_seed), len(instances), n_boot, seed)]
+        boot = CrossedBootstrap(len(by_seed), len(instances), n_boot, seed)
         for claim in claims:
             if claim.models == "han" and not str(model).startswith("HAN"):
                 continue
             per_seed = [claim.values(_with_lengths(g, claim)) for g in by_seed]
             cube = _aligned(per_seed, instances)
-            est, stats = boots[0].replicates(cube, claim.reduce)
+            est, stats = boot.replicates(cube, claim.reduce)
             borderline, error = _bound_status(claim, est, stats)
-            while borderline and len(stats) < max_draws:
-                k = len(stats) // n_boot if n_boot else 0
-                while len(boots) <= k:
-                    boots.append(CrossedBootstrap(len(by_seed), len(instances), n_boot,
-                                                  seed + 7919 * len(boots)))
-                stats = np.concatenate([stats, boots[k].replicates(cube, claim.reduce)[1]])
+            batch = 1
+            while borderline and batch * n_boot < max_draws:
+                # more draws, a batch at a time (not kept: a batch weighs B x D floats)
+                extra = CrossedBootstrap(len(by_seed), len(instances), n_boot,
+                                         seed + 7919 * batch)
+                stats = np.concatenate([stats, extra.replicates(cube, claim.reduce)[1]])
                 borderline, error = _bound_status(claim, est, stats)
+                batch += 1
             low, high = ((float(np.quantile(stats, 0.025)), float(np.quantile(stats, 0.975)))
                          if len(stats) else (float("nan"), float("nan")))
             stacked = pd.concat(per_seed)
