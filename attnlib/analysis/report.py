@@ -253,9 +253,12 @@ def key_findings(results: pd.DataFrame, metrics: pd.DataFrame,
                                               rule=rule))
     out["interpretation"] = _interpretation(verdicts)
     counts = verdicts["verdict"].value_counts()
+    untestable = int(counts.get("not testable", 0))
     out["claims_summary"] = (f"{int(counts.get('holds', 0))} of {len(verdicts)} claims hold in "
-                             f"every cell, {int(counts.get('partly', 0))} in some, and "
-                             f"{int(counts.get('does not hold', 0))} in none")
+                             f"every testable cell, {int(counts.get('partly', 0))} in some, and "
+                             f"{int(counts.get('does not hold', 0))} in none"
+                             + (f"; {untestable} could not be judged (no cell meets the "
+                                "minimum sample)" if untestable else ""))
     out["claims_holding"] = _claim_list(verdicts, "holds")
     out["claims_failing"] = _claim_list(verdicts, "does not hold")
     return out
@@ -345,7 +348,12 @@ def _interpretation(verdicts: pd.DataFrame) -> str:
     else:
         parts.append("On these data the highest-weighted item was not reliably more "
                      "important than a random one.")
-    if supported("gradient_beats_attention") or supported("gxa_beats_attention"):
+    untestable = ("not testable", 0, 0)
+    if all(v.get(c, untestable)[0] == "not testable"
+           for c in ("gradient_beats_attention", "gxa_beats_attention")):
+        parts.append("Whether gradient-based rankings find decisive sets faster than "
+                     "attention could not be judged on this build.")
+    elif supported("gradient_beats_attention") or supported("gxa_beats_attention"):
         parts.append("Attention is not the best importance ranking, though: a gradient-based "
                      "ranking reached a decision flip with fewer items (gradient: "
                      f"{cells('gradient_beats_attention')} cells; gradient × attention: "

@@ -224,6 +224,10 @@ def robust_sentence(verdicts: pd.DataFrame) -> str:
                       partly["paper's claim"], partly["robust holds"], partly["cells"]), 1)]
         parts.append("Robustly holding in some cells and robustly failing in the others: "
                      + " ".join(listed))
+    untestable = int((verdicts["robust verdict"] == "not testable").sum())
+    if untestable:
+        parts.append(f"{untestable} of {len(verdicts)} claims have no cell that meets the "
+                     "minimum sample.")
     if fragile:
         rows = verdicts[verdicts["robust verdict"] == "fragile"]
         described = []
