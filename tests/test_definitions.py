@@ -351,3 +351,13 @@ def test_followup_verdict_sentences_read_back_against_the_verdict_table():
             row["verdict"], row["holds"], row["cells"], row["partly"])
     # the seed-variance claim has no seed_js column here: not testable, left out of the text
     assert "not testable" not in text or "1 not testable" in text
+
+
+def test_the_fastest_ranking_is_measured_on_the_same_documents():
+    from attnlib.analysis.report import _same_document_medians
+
+    from .test_verdicts import ARTEFACT, _frame, _rows
+
+    medians = _same_document_medians(_frame(_rows(ARTEFACT)))
+    # attention: 1 (never), 1 (only at full erasure), 0.3; gradient: 1, 0.4, 0.3
+    assert medians["attention"] == 1.0 and medians["gradient"] == pytest.approx(0.4)

@@ -221,7 +221,8 @@ def key_findings(results: pd.DataFrame, metrics: pd.DataFrame,
              "grad_x_attention": "gradient × attention", "random": "random"}
     out["median_fractions"] = ", ".join(
         f"{names[r]} {medians[r]:.2f}" for r in names if r in medians.index)
-    order = sorted((r for r in names if r in medians.index), key=lambda r: medians[r])
+    same = _same_document_medians(results)
+    order = sorted((r for r in names if r in same.index), key=lambda r: same[r])
     out["fastest_ranking"] = names[order[0]] if order else "none"
     att = summary[summary["ranking"] == "attention"]
     if len(att):
@@ -262,6 +263,22 @@ def key_findings(results: pd.DataFrame, metrics: pd.DataFrame,
     out["claims_holding"] = _claim_list(verdicts, "holds")
     out["claims_failing"] = _claim_list(verdicts, "does not hold")
     return out
+
+
+def _same_document_medians(results: pd.DataFrame) -> pd.Series:
+    """Per ranking: the median over dataset x model cells of the median fraction of items
+    erased at the first flip before full erasure, counting every document of the cell (1
+    where no strict prefix flips it), so that every ranking is measured on the same
+    documents (random orders: their first seed)."""
+    from .bias_class import flips_before_full
+
+    multi = results[results["test"] == "multi"]
+    first = multi.groupby("ranking", observed=True)["seed"].transform("min")
+    multi = multi[multi["seed"].isna() | (multi["seed"] == first)]
+    frac = multi["first_flip_fraction"].astype(float).where(flips_before_full(multi), 1.0)
+    cells = frac.groupby([multi["dataset"], multi["model"], multi["ranking"]],
+                         observed=True).median()
+    return cells.groupby(level="ranking", observed=True).median()
 
 
 _NUMBERS = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five"}
