@@ -361,3 +361,29 @@ def test_the_fastest_ranking_is_measured_on_the_same_documents():
     medians = _same_document_medians(_frame(_rows(ARTEFACT)))
     # attention: 1 (never), 1 (only at full erasure), 0.3; gradient: 1, 0.4, 0.3
     assert medians["attention"] == 1.0 and medians["gradient"] == pytest.approx(0.4)
+
+
+def test_the_encoder_interval_carries_the_spread_between_seeds():
+    from attnlib.analysis import claims
+
+    from .test_verdicts import _frame, _rows
+
+    def table(rnn_seeds: list[list[int]]) -> pd.DataFrame:
+        rows = []
+        plan = [("rnn", s, ks) for s, ks in enumerate(rnn_seeds)] + [
+            ("noenc", 0, [5] * 8)]
+        for encoder, seed, ks in plan:
+            docs = [(10, 1, {"attention": k}, 0.1, 0.5, False, False) for k in ks]
+            for r in _rows(docs, model=f"FLAN{encoder}", run=f"{encoder}{seed}", seed=seed,
+                           rankings=("attention",)):
+                rows.append({**r, "arch": "flan", "encoder": encoder})
+        return _frame(rows)
+
+    # two rnn seeds that agree: rnn needs more on every document, whatever seeds are drawn
+    agree = claims.encoder_effect(table([[7] * 8, [8] * 8]), n_boot=300).iloc[0]
+    assert agree["share_low"] == 1.0 and agree["reading"] == "rnn needs a larger fraction"
+    # seeds that disagree (9 and 2 items against noenc's 5): their mean says rnn needs more,
+    # but a replicate that draws the second seed twice says it needs fewer
+    disagree = claims.encoder_effect(table([[9] * 8, [2] * 8]), n_boot=300).iloc[0]
+    assert disagree["share_more"] == 1.0  # the seed means alone say rnn needs more
+    assert disagree["share_low"] == 0.0 and disagree["reading"] == "no clear difference"

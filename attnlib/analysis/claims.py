@@ -582,14 +582,41 @@ ENCODER_PAIRS = (("rnn", "noenc"), ("conv", "noenc"), ("rnn", "conv"))
 ENCODER_MIN_EFFECT = 0.05  # on the share of non-tied documents: 55:45 or clearer
 
 
-def _fraction_per_document(group: pd.DataFrame) -> pd.Series:
-    """Per document (mean over seeds): fraction of items erased at the first flip under
+def _fraction_per_seed(group: pd.DataFrame) -> pd.DataFrame:
+    """(documents x training seeds): fraction of items erased at the first flip under
     attention before full erasure, 1.0 when no strict prefix flips the decision. The step
     to k = n is left out on purpose: its outcome depends only on the bias class."""
     m = multi_outcomes(group)
     m = m[m["ranking"] == "attention"]
     frac = m["first_flip_fraction"].astype(float).where(m["flips_before_full"], 1.0)
-    return frac.groupby(m["instance_id"]).mean()
+    return frac.groupby([m["instance_id"], m["model_seed"].astype(int)]).mean().unstack()
+
+
+def _seed_and_document_replicates(a: np.ndarray, b: np.ndarray, n_boot: int,
+                                  rng: np.random.Generator, chunk: int = 100
+                                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Bootstrap replicates of the median of d and of the share of non-tied documents
+    with d > 0, where d = (mean over a's seeds) − (mean over b's seeds) per document.
+    a: (D, S_a), b: (D, S_b). Each replicate draws the documents (shared by both) and,
+    independently, each encoder's training seeds: seeds of different encoders are
+    different models, not pairs, and the spread between them belongs in the interval."""
+    n_docs = a.shape[0]
+    medians, shares = np.empty(n_boot), np.empty(n_boot)
+    for start in range(0, n_boot, chunk):
+        size = min(chunk, n_boot - start)
+        weights = []
+        for m in (a, b):
+            counts = np.stack([np.bincount(r, minlength=m.shape[1]) for r in
+                               rng.integers(0, m.shape[1], size=(size, m.shape[1]))])
+            weights.append(counts / m.shape[1])  # (size, S)
+        picks = rng.integers(0, n_docs, size=(size, n_docs))
+        d = weights[0] @ a.T - weights[1] @ b.T  # (size, D) per document, per replicate
+        d = np.take_along_axis(d, picks, axis=1)
+        medians[start:start + size] = np.median(d, axis=1)
+        nonzero = (d != 0).sum(axis=1)
+        shares[start:start + size] = np.where(
+            nonzero > 0, (d > 0).sum(axis=1) / np.maximum(nonzero, 1), np.nan)
+    return medians, shares
 
 
 def encoder_effect(results: pd.DataFrame, n_boot: int = 1000, seed: int = 0,
@@ -602,7 +629,9 @@ def encoder_effect(results: pd.DataFrame, n_boot: int = 1000, seed: int = 0,
     the median of d with a bootstrap interval, the sign test (shares of documents where
     a needs more, fewer, the same; two-sided binomial p-value on the non-tied ones) and
     the share of non-tied documents where a needs more, with a bootstrap interval. The
-    reading names the direction only when that share's interval clears 50% by
+    bootstrap draws the documents and, independently, each encoder's training seeds
+    (:func:`_seed_and_document_replicates`), so the intervals carry the seeds' variance.
+    The reading names the direction only when that share's interval clears 50% by
     :data:`ENCODER_MIN_EFFECT`.
     """
     from scipy.stats import binomtest
@@ -612,25 +641,22 @@ def encoder_effect(results: pd.DataFrame, n_boot: int = 1000, seed: int = 0,
     rows = []
     rng = np.random.default_rng(seed)
     for (dataset, arch), group in df.groupby(["dataset", "arch"], observed=True):
-        per_encoder = {enc: _fraction_per_document(g)
+        per_encoder = {enc: _fraction_per_seed(g)
                        for enc, g in group.groupby("encoder", observed=True)}
         for a, b in ENCODER_PAIRS:
             if a not in per_encoder or b not in per_encoder:
                 continue
-            both = pd.concat([per_encoder[a].rename("a"), per_encoder[b].rename("b")],
-                             axis=1).dropna()
-            if both.empty:
+            fa, fb = per_encoder[a].dropna(), per_encoder[b].dropna()
+            docs = fa.index.intersection(fb.index)
+            if docs.empty:
                 continue
-            d = (both["a"] - both["b"]).to_numpy()
+            fa, fb = fa.loc[docs].to_numpy(), fb.loc[docs].to_numpy()
+            d = fa.mean(axis=1) - fb.mean(axis=1)
             more, fewer = int((d > 0).sum()), int((d < 0).sum())
-            picks = rng.integers(0, len(d), size=(n_boot, len(d)))
-            medians = np.median(d[picks], axis=1)
-            signs = np.sign(d)[picks]
-            nonzero = (signs != 0).sum(axis=1)
-            shares = np.where(nonzero > 0, (signs > 0).sum(axis=1) / np.maximum(nonzero, 1),
-                              np.nan)
+            medians, shares = _seed_and_document_replicates(fa, fb, n_boot, rng)
             share = more / (more + fewer) if more + fewer else np.nan
-            s_low, s_high = (np.nanquantile(shares, [0.025, 0.975]) if more + fewer
+            s_low, s_high = (np.nanquantile(shares, [0.025, 0.975])
+                             if more + fewer and not np.isnan(shares).all()
                              else (np.nan, np.nan))
             if np.isnan(share):
                 reading = "no document separates the encoders"
