@@ -484,6 +484,8 @@ def evaluate_claim_set(df: pd.DataFrame, claims: Sequence[Claim], n_boot: int = 
             elif fewest < rule.min_documents:
                 verdict = "not testable"
                 note = f"{fewest} documents in a seed (minimum {rule.min_documents})"
+            elif verdict == "not testable":
+                note = "the statistic is undefined on these documents"
             elif borderline and verdict in ("holds", "partly"):
                 verdict = BORDERLINE
                 note = (f"an interval bound lies within its Monte-Carlo error "
