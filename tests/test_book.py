@@ -88,8 +88,11 @@ def test_conclusions_show_the_glued_numbers(book_url, browser):
     from attnlib.analysis.report import key_findings
     from attnlib.study import load_study, make_study
 
+    from attnlib.analysis.claims import sample_rule
+
     records = load_study(make_study("smoke"), progress=False)
-    findings = key_findings(records.results(), records.metrics_table())
+    findings = key_findings(records.results(), records.metrics_table(), records.weak_runs(),
+                            rule=sample_rule("smoke"))
     page, _external, _errors = _open(browser, f"{book_url}/book/conclusions.html")
     text = page.locator("main").inner_text()
     page.close()

@@ -37,6 +37,7 @@ from .followup import (
     adversarial_attention,
     agreement,
     attention_js_across_seeds,
+    median,
     permutation_outputs,
 )
 
@@ -145,8 +146,8 @@ def run_layer_tests(run: TrainedRun, config: LayerTestConfig | None = None,
             "instance_id": instance_ids.astype(np.int64),
             "n_items": mask.sum(1).cpu().numpy(), "pred": pred.cpu().numpy(),
             **{f"tau_{m}": agreement(alpha, s, mask) for m, s in scores.items()},
-            "perm_median_tvd": tvd.median(1).values.cpu().numpy(),
-            "perm_median_js": js.median(1).values.cpu().numpy(),
+            "perm_median_tvd": median(tvd, 1).cpu().numpy(),
+            "perm_median_js": median(js, 1).cpu().numpy(),
             "adv_js": adv_js.cpu().numpy(), "adv_tvd": adv_tvd.cpu().numpy(),
         })
     columns = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
