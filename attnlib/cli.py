@@ -138,7 +138,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--arch", required=True, choices=ARCHS)
     train.add_argument("--encoder", required=True, choices=ENCODERS)
     train.add_argument("--seed", type=_seed, default=0)
-    train.add_argument("--out", required=True, type=_path, help="run directory")
+    train.add_argument("--out", type=_path, default=None,
+                       help="run directory (default: the run cache that the book reads, "
+                            "so that the book reuses this run)")
     train.add_argument("--checkpoint-every", type=_seconds, default=120.0,
                        help="seconds between mid-epoch checkpoints (default 120; 0: after "
                             "every batch)")
@@ -240,7 +242,13 @@ def _cmd_train(args: argparse.Namespace) -> None:
     config = make_run_config(args.profile, args.dataset, args.arch, args.encoder, args.seed,
                              max_train_docs=args.max_train_docs,
                              max_test_docs=args.max_test_docs, epochs=args.epochs)
-    metrics = train_run(config, args.out, device=args.device, progress=not args.quiet,
+    out = args.out
+    if out is None:  # the book's run cache, addressed by the config: the book reuses it
+        from .training.pipeline import run_dir_for
+
+        out = run_dir_for(config)
+        print(f"run folder: {out}", flush=True)
+    metrics = train_run(config, out, device=args.device, progress=not args.quiet,
                         checkpoint_every_s=args.checkpoint_every)
     keys = ("run", "dev_accuracy", "test_accuracy", "majority_baseline", "epochs",
             "train_seconds", "n_train", "n_test")

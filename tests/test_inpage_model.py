@@ -209,6 +209,13 @@ def test_typing_clicking_and_erasing_top_k(page, flan_runs):
         assert page.locator(".attnlib-inpage-token.erased").count() == 4
     status = page.locator(".attnlib-inpage-status").inner_text()
     assert "erased 4 of" in status
+    # the page names the decision and shows every weight without hovering
+    probs = _shown(page)
+    assert f"predicted: {run.data.spec.classes[int(np.argmax(probs))]}" in status
+    alphas = page.locator(".attnlib-inpage-alpha").all_inner_texts()
+    assert len(alphas) == page.locator(".attnlib-inpage-token").count()
+    np.testing.assert_allclose([float(a) for a in alphas], view.alpha, atol=6e-4)
+    assert "needs JavaScript" not in page.locator(".attnlib-inpage").first.inner_text()
 
 
 @pytest.mark.browser

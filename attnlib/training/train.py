@@ -27,7 +27,7 @@ from ..atomic import check_writable_folder, save_torch, write_json
 from ..config import RunConfig
 from ..data.batching import collate, make_batches
 from ..data.corpus import EncodedCorpus, PreparedData, prepare_data, source_identity
-from ..errors import AttnlibError, ParameterError
+from ..errors import AttnlibError, DataError, ParameterError
 from ..integrity import (
     LOCK_FILE,
     RunDamagedError,
@@ -256,6 +256,20 @@ def train_run(
         raise
 
 
+def check_testable(config: RunConfig, data: PreparedData) -> None:
+    """Refuse, before any training, a HAN run whose test documents all have one sentence:
+    its tested attention layer would have a single item, and the erasure tests (which
+    compare items) could not run on the trained model (book/data.ipynb)."""
+    if config.model.arch != "han" or len(data.test) == 0:
+        return
+    if int((data.test.n_sentences > 1).sum()) == 0:
+        raise DataError(
+            f"{config.label}: all {len(data.test)} test documents of {config.data.dataset} "
+            "have a single sentence, so HAN's sentence-level attention would have one item "
+            "and the erasure tests could not run on it; train a FLAN model (--arch flan: its "
+            "items are tokens) or use documents with more than one sentence")
+
+
 def _train_locked(config: RunConfig, out: Path, device: str | torch.device, progress: bool,
                   data: PreparedData | None, stop_after_steps: int | None,
                   checkpoint_every_s: float) -> dict[str, Any]:
@@ -263,6 +277,7 @@ def _train_locked(config: RunConfig, out: Path, device: str | torch.device, prog
     data = data or prepare_data(config.data, progress=progress)
     if data.config != config.data:
         raise ParameterError("the prepared data do not belong to this run's data config")
+    check_testable(config, data)
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / CONFIG_FILE, {"hash": config.hash, **config.to_dict()})
     write_json(out / VOCAB_FILE, list(data.vocab.itos))
