@@ -311,7 +311,7 @@ class SmallDataSchedule:
     ``lr / min_lr_divisor``, and training may run ``max_epochs`` epochs (each is short).
     An explicit ``epochs`` (the CLI's ``--epochs``) is honoured: that many epochs are
     trained, and the best dev epoch is kept. Explained in the data chapter
-    (book/data.ipynb, "Bring your own data").
+    (book/data.ipynb, "What each dataset is").
     """
 
     train_docs: int = 500
