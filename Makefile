@@ -17,7 +17,7 @@ ifeq ($(origin ATTNLIB_DATA_MIRROR), undefined)
   endif
 endif
 
-.PHONY: help venv vendor book test test-fast bench grid clean assignments
+.PHONY: help venv vendor book test test-fast bench grid clean assignments student-repo
 
 help:
 	@echo "make book [PROFILE=paper|smoke]  build the HTML book: paper (default) renders the"
@@ -28,6 +28,8 @@ help:
 	@echo "make bench                        erasure and training-speed benchmarks (benchmarks/)"
 	@echo "make grid                         train, test and publish the paper grid on Ray (hours on a CPU)"
 	@echo "make assignments                  student versions of the nbgrader assignments (assignments/release/)"
+	@echo "make student-repo                 a repository for students: no solutions, no hidden tests"
+	@echo "                                  (_build/student-repo; STUDENT_REPO=path to choose)"
 
 $(VENV)/.installed: requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -78,3 +80,10 @@ assignments: $(VENV)/.installed
 	  $(abspath $(PY)) -m nbgrader generate_assignment "$$a" --no-db --force \
 	    --CourseDirectory.release_directory="$(ASSIGNMENTS_RELEASE)" || exit 1; \
 	done
+
+# A repository to hand to students (tools/student_repo.py): the chapters without the
+# exercises' solutions, the assignments as nbgrader releases them, no instructors' page,
+# tests or grading set-up. Keep the full repository private.
+STUDENT_REPO ?= _build/student-repo
+student-repo: $(VENV)/.installed
+	$(PY) tools/student_repo.py --out $(STUDENT_REPO)

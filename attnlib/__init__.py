@@ -16,9 +16,27 @@ package is grouped by pipeline stage, and imports only flow downward
 * orchestration: ``study`` (a book's runs), ``publish``, ``cli``.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from ._version import __version__
-from .config import DataConfig, ModelConfig, RunConfig, TrainConfig, make_run_config
-from .data import get_dataset, list_datasets
+
+if TYPE_CHECKING:
+    from .config import DataConfig, ModelConfig, RunConfig, TrainConfig, make_run_config
+    from .data import get_dataset, list_datasets
+
+# imported on first use, so that `import attnlib` (and `python -m attnlib`, which answers
+# Ctrl-C with one line only once its own code runs) starts at once
+_LAZY = {"DataConfig": "config", "ModelConfig": "config", "RunConfig": "config",
+         "TrainConfig": "config", "make_run_config": "config", "get_dataset": "data",
+         "list_datasets": "data"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module 'attnlib' has no attribute {name!r}")
 
 __all__ = [
     "DataConfig", "ModelConfig", "RunConfig", "TrainConfig", "__version__", "get_dataset",

@@ -43,8 +43,23 @@ def write_json(path: str | os.PathLike[str], obj: Any, compact: bool = False) ->
     """Write ``obj`` atomically; ``compact``: no indentation (large payloads)."""
     text = (json.dumps(obj, separators=(",", ":"), sort_keys=True, default=str) if compact
             else json.dumps(obj, indent=2, sort_keys=True, default=str))
-    with atomic_path(path) as tmp:
-        tmp.write_text(text + "\n")
+    write_text_if_changed(path, text + "\n")
+
+
+def write_text_if_changed(path: str | os.PathLike[str], text: str) -> bool:
+    """Write ``text`` atomically unless ``path`` already holds exactly it (a rewrite that
+    changes nothing writes nothing). Returns whether the file was written."""
+    target = Path(path)
+    data = text.encode("utf-8")
+    try:
+        if target.is_file() and target.stat().st_size == len(data) and \
+                target.read_bytes() == data:
+            return False
+    except OSError:
+        pass
+    with atomic_path(target) as tmp:
+        tmp.write_bytes(data)
+    return True
 
 
 def read_json(path: str | os.PathLike[str]) -> Any:

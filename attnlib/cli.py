@@ -1,16 +1,22 @@
 """Command line: ``attnlib data list|fetch``, ``train``, ``test``, ``grid``, ``publish``.
 
-User mistakes print one clear line (no traceback) and exit with status 2.
+User mistakes print one clear line (no traceback) and exit with status 2; Ctrl-C anywhere
+prints one line and exits with status 130 (every file is written atomically, so nothing
+is left half-written, and the same command continues where it stopped).
 """
 
 from __future__ import annotations
 
 import argparse
+import errno
 import json
 import logging
+import math
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from .config import ARCHS, ATTENTIONS, ENCODERS, list_profiles, make_run_config
 from .errors import MAX_SEED, AttnlibError
@@ -28,6 +34,51 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _threads(text: str) -> int:
+    value = _positive_int(text)
+    cores = available_cores()
+    if value > cores:
+        raise argparse.ArgumentTypeError(f"this machine has {cores} cores; use 1 to {cores}, "
+                                         f"got {value}")
+    return value
+
+
+def available_cores() -> int:
+    """The cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"expected 0 or more seconds (a finite number), got "
+                                         f"{text!r}")
+    return value
+
+
+def _resources(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0, got {text!r}")
+    return value
+
+
+def _path(text: str) -> Path:
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a path, got an empty one (a run or results "
+                                         "file needs a name, for example runs/imdb-flan)")
+    return Path(text)
+
+
 def _seed(text: str) -> int:
     try:
         value = int(text)
@@ -38,15 +89,26 @@ def _seed(text: str) -> int:
     return value
 
 
-def _add_run_options(p: argparse.ArgumentParser) -> None:
+MAX_GRID_THREADS = 1024  # a grid's runs may run on other machines: no local bound
+
+
+def _grid_threads(text: str) -> int:
+    value = _positive_int(text)
+    if value > MAX_GRID_THREADS:
+        raise argparse.ArgumentTypeError(f"expected at most {MAX_GRID_THREADS} threads per "
+                                         f"run, got {value}")
+    return value
+
+
+def _add_run_options(p: argparse.ArgumentParser, threads: Any = None) -> None:
     p.add_argument("--profile", default="smoke", choices=list_profiles(),
                    help="smoke: minutes on a CPU; paper: full data, paper hyperparameters")
     p.add_argument("--max-train-docs", type=_positive_int, default=None)
     p.add_argument("--max-test-docs", type=_positive_int, default=None)
     p.add_argument("--epochs", type=_positive_int, default=None, help="maximum epochs")
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    p.add_argument("--threads", type=_positive_int, default=None,
-                   help="CPU threads for torch (default: all cores)")
+    p.add_argument("--threads", type=threads or _threads, default=None,
+                   help="CPU threads for torch, 1 to the cores there are (default: all)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -68,27 +130,32 @@ def build_parser() -> argparse.ArgumentParser:
     add.add_argument("--preset", default="imdb", choices=["imdb", "yelp", "amazon", "yahoo"],
                      help="the paper's hyperparameter set for the paper profile")
     add.add_argument("--title", default=None)
+    add.add_argument("--replace", action="store_true",
+                     help="replace the documents of a NAME added before with other files")
 
     train = sub.add_parser("train", help="train one model")
     train.add_argument("--dataset", required=True)
     train.add_argument("--arch", required=True, choices=ARCHS)
     train.add_argument("--encoder", required=True, choices=ENCODERS)
     train.add_argument("--seed", type=_seed, default=0)
-    train.add_argument("--out", required=True, type=Path, help="run directory")
-    train.add_argument("--checkpoint-every", type=float, default=120.0,
-                       help="seconds between mid-epoch checkpoints (default 120)")
+    train.add_argument("--out", type=_path, default=None,
+                       help="run directory (default: the run cache that the book reads, "
+                            "so that the book reuses this run)")
+    train.add_argument("--checkpoint-every", type=_seconds, default=120.0,
+                       help="seconds between mid-epoch checkpoints (default 120; 0: after "
+                            "every batch)")
     _add_run_options(train)
 
     test = sub.add_parser("test", help="run the erasure tests of a trained run")
-    test.add_argument("run_dir", type=Path)
-    test.add_argument("--out", required=True, type=Path, help="results file (.parquet)")
+    test.add_argument("run_dir", type=_path)
+    test.add_argument("--out", required=True, type=_path, help="results file (.parquet)")
     test.add_argument("--max-test-docs", type=_positive_int, default=None)
     test.add_argument("--rankings", nargs="+", default=None,
                       help="multi-weight rankings (default: all registered)")
     test.add_argument("--random-seeds", type=_positive_int, default=5)
     test.add_argument("--seed", type=_seed, default=0)
     test.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
-    test.add_argument("--threads", type=_positive_int, default=None)
+    test.add_argument("--threads", type=_threads, default=None)
     test.add_argument("--quiet", action="store_true")
 
     grid = sub.add_parser("grid", help="train every missing run of a grid into the run cache")
@@ -107,9 +174,9 @@ def build_parser() -> argparse.ArgumentParser:
     grid.add_argument("--address", default=None,
                       help="a Ray cluster to join ('auto', or host:port; default: "
                            "$RAY_ADDRESS, else a local instance)")
-    grid.add_argument("--cpus-per-run", type=float, default=1.0,
+    grid.add_argument("--cpus-per-run", type=_resources, default=1.0,
                       help="CPUs Ray reserves per run (default 1)")
-    grid.add_argument("--gpus-per-run", type=float, default=0.0,
+    grid.add_argument("--gpus-per-run", type=_resources, default=0.0,
                       help="GPUs Ray reserves per run, fractions allowed (e.g. 0.25)")
     grid.add_argument("--attention", default="learned", choices=ATTENTIONS,
                       help="uniform: the same runs with attention fixed to equal weights "
@@ -117,12 +184,12 @@ def build_parser() -> argparse.ArgumentParser:
     grid.add_argument("--no-tests", action="store_true",
                       help="train only (default: also run the erasure, layer and input tests "
                            "and build the explorer payload)")
-    _add_run_options(grid)
+    _add_run_options(grid, _grid_threads)
 
     publish = sub.add_parser("publish", help="copy finished runs (no checkpoints) from the "
                              "run cache to results/<profile>/")
     publish.add_argument("--profile", default="paper", choices=list_profiles())
-    publish.add_argument("--dest", type=Path, default=None)
+    publish.add_argument("--dest", type=_path, default=None)
     publish.add_argument("--followup-tests", action="store_true",
                          help="also compute and publish the layer and input-erasure tests of "
                               "every published run whose checkpoint is in the run cache")
@@ -148,7 +215,7 @@ def _cmd_data_add(args: argparse.Namespace) -> None:
     from .data.user import add_dataset
 
     spec = add_dataset(args.name, args.train, args.test, args.text_column, args.label_column,
-                       args.preset, args.title)
+                       args.preset, args.title, replace=args.replace)
     train, test = spec.sizes or (0, 0)
     print(f"added {spec.id}: {train:,} training and {test:,} test documents, classes "
           f"{', '.join(spec.classes)}; files in {spec.files_dir}. Use it as --dataset "
@@ -176,7 +243,13 @@ def _cmd_train(args: argparse.Namespace) -> None:
     config = make_run_config(args.profile, args.dataset, args.arch, args.encoder, args.seed,
                              max_train_docs=args.max_train_docs,
                              max_test_docs=args.max_test_docs, epochs=args.epochs)
-    metrics = train_run(config, args.out, device=args.device, progress=not args.quiet,
+    out = args.out
+    if out is None:  # the book's run cache, addressed by the config: the book reuses it
+        from .training.pipeline import run_dir_for
+
+        out = run_dir_for(config)
+        print(f"run folder: {out}", flush=True)
+    metrics = train_run(config, out, device=args.device, progress=not args.quiet,
                         checkpoint_every_s=args.checkpoint_every)
     keys = ("run", "dev_accuracy", "test_accuracy", "majority_baseline", "epochs",
             "train_seconds", "n_train", "n_test")
@@ -249,7 +322,19 @@ def _cmd_publish(args: argparse.Namespace) -> None:
     print(f"{len(runs)} runs published in {dest} ({size:.1f} MB)")
 
 
+INTERRUPTED = ("attnlib: interrupted (Ctrl-C); files are written whole or not at all: run "
+               "the same command again to continue")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # anywhere: while importing, tokenising, testing, publishing
+        print(INTERRUPTED, file=sys.stderr)
+        return 130
+
+
+def _main(argv: Sequence[str] | None) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
     try:
@@ -276,12 +361,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `attnlib ... | head`: the reader left; end quietly
         _silence_stdout()
         return 0
+    except ConnectionError as exc:  # a Ray cluster or a download server that cannot be reached
+        print(f"attnlib: error: cannot connect ({exc}); check the address (for a grid, "
+              "--address or $RAY_ADDRESS) and that the other side is running", file=sys.stderr)
+        return 2
     except OSError as exc:  # a full disk, a read-only folder, a path that is a file...
-        where = f" ({exc.filename})" if exc.filename else ""
-        print(f"attnlib: error: {exc.strerror or exc}{where}; check the path and free space",
-              file=sys.stderr)
+        print(f"attnlib: error: {_os_error(exc)}", file=sys.stderr)
         return 2
     return 0
+
+
+def _os_error(exc: OSError) -> str:
+    """One line for a file-system error whose fix matches its cause (for a copy, Python
+    names the source first and the file being written second)."""
+    written = exc.filename2 or exc.filename
+    what = exc.strerror or str(exc)
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"{what} while writing {written}; free space on its disk, or write elsewhere"
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return f"{what}: {exc.filename}; choose a folder you may write, or fix its permissions"
+    if exc.errno == errno.ENOENT:
+        return f"{what}: {exc.filename}; check the path"
+    where = f" ({exc.filename})" if exc.filename else ""
+    return f"{what}{where}; check the path"
 
 
 def _silence_stdout() -> None:

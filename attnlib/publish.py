@@ -7,6 +7,7 @@ Explained in the book's introduction (book/intro.md, "How to re-run this book").
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import shutil
@@ -18,9 +19,10 @@ from typing import Any
 import pandas as pd
 
 from . import paths
-from .atomic import read_json, write_json
+from .atomic import read_json, write_json, write_text_if_changed
 from .config import RunConfig, make_run_config
 from .errors import DataError
+from .integrity import sha256_of
 from .inputs.jain_wallace import JW_FILE
 from .inputs.results import INPUT_TESTS_FILE
 from .layer.followup_results import LAYER_TESTS_FILE
@@ -38,6 +40,9 @@ INPAGE_FILE = STORED_PAYLOAD  # the explore chapter's in-page model
 # computed from a checkpoint, so a run published again without it keeps what it had
 KEPT_FILES = FOLLOWUP_FILES + (INPAGE_FILE,)
 MANIFEST = "manifest.json"
+# the manifest records the SHA-256 of every published file, and its own
+MANIFEST_FILES, MANIFEST_SUM = "files", "sha256"
+UNSEALED = ("README.md", MANIFEST)  # README: generated from the manifest, for people
 # left out of the published erasure files to keep results/ small: every column a results
 # file may omit (the book reads only delta_js, not the two JS values, and the top item);
 # the same tuple, in the same order, as the provenance that save_results records
@@ -110,18 +115,111 @@ def _whole_cells(profile: str, directories: list[Path], dest: Path | None) -> li
     return out
 
 
-def read_manifest(dest: Path) -> list[dict[str, Any]]:
-    """The published runs of a results folder (empty if none)."""
+def _manifest_digest(body: dict[str, Any]) -> str:
+    """SHA-256 of a manifest's content (without its own ``sha256``), key order aside."""
+    rest = {k: v for k, v in body.items() if k != MANIFEST_SUM}
+    return hashlib.sha256(json.dumps(rest, sort_keys=True).encode()).hexdigest()
+
+
+def _manifest_body(dest: Path) -> dict[str, Any] | None:
+    """The manifest of ``dest``, checked against the SHA-256 it records (None: none)."""
     path = dest / MANIFEST
     if not path.exists():
-        return []
+        return None
+    fix = f"restore it with `git checkout -- {path}` or rewrite it with `python -m attnlib publish`"
     try:
-        runs = json.loads(path.read_text())["runs"]
+        body = json.loads(path.read_text())
+        runs = body["runs"]
         if not isinstance(runs, list) or not all(isinstance(e, dict) for e in runs):
             raise TypeError("'runs' is not a list of objects")
+        if not isinstance(body.get(MANIFEST_FILES, {}), dict):
+            raise TypeError(f"'{MANIFEST_FILES}' is not an object")
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as error:
-        raise DataError(f"{path} is damaged ({error}); restore it with `git checkout -- {path}` "
-                        "or rewrite it with `python -m attnlib publish`") from error
+        raise DataError(f"{path} is damaged ({error}); {fix}") from error
+    if MANIFEST_SUM in body and body[MANIFEST_SUM] != _manifest_digest(body):
+        raise DataError(f"{path} does not match the checksum it records (altered or "
+                        f"corrupted); {fix}")
+    return body
+
+
+def read_manifest(dest: Path) -> list[dict[str, Any]]:
+    """The published runs of a results folder (empty if none)."""
+    body = _manifest_body(dest)
+    return [] if body is None else body["runs"]
+
+
+def published_checksums(dest: Path) -> dict[str, str]:
+    """``{path relative to dest: SHA-256}`` of every published file, from the manifest."""
+    body = _manifest_body(dest)
+    return {} if body is None else dict(body.get(MANIFEST_FILES, {}))
+
+
+def verify_published(dest: Path, under: str | None = None) -> int:
+    """Check every published file of ``dest`` (or of its folder ``under``) against the
+    SHA-256 the manifest records: a missing or altered file is one :class:`DataError`
+    naming it and the fix. Returns how many files were checked."""
+    checked = 0
+    for rel, expected in sorted(published_checksums(dest).items()):
+        if under is not None and not rel.startswith(under.rstrip("/") + "/"):
+            continue
+        path = dest / rel
+        if not path.is_file():
+            raise DataError(f"the published file {path} is missing; restore it with `git "
+                            f"checkout -- {path}`")
+        if sha256_of(path) != expected:
+            raise DataError(f"the published file {path} does not match the checksum recorded "
+                            f"in {dest / MANIFEST} (altered or corrupted); restore it with "
+                            f"`git checkout -- {path}`")
+        checked += 1
+    return checked
+
+
+def _published_files(dest: Path) -> list[Path]:
+    return sorted(f for f in dest.rglob("*") if f.is_file() and f.name not in UNSEALED
+                  and ".tmp" not in f.relative_to(dest).as_posix())
+
+
+def seal_manifest(dest: Path, written: Sequence[Path] = (), profile: str | None = None,
+                  runs: list[dict[str, Any]] | None = None) -> bool:
+    """Record the SHA-256 of the published files in the manifest (and the manifest's own):
+    the files in ``written`` get their new checksum; every other recorded file must still
+    match its old one (a damaged file is never blessed), and a file the manifest has never
+    recorded (published before checksums) gets one. ``runs``/``profile`` replace the
+    manifest's. Writes nothing when nothing changed; returns whether it wrote."""
+    body = _manifest_body(dest)
+    if body is None and runs is None:
+        return False  # nothing published here yet: no manifest to seal
+    body = body or {}
+    recorded = dict(body.get(MANIFEST_FILES, {}))
+    fresh = {Path(w).resolve() for w in written}
+    files: dict[str, str] = {}
+    for f in _published_files(dest):
+        rel = f.relative_to(dest).as_posix()
+        digest = sha256_of(f)
+        if rel in recorded and f.resolve() not in fresh and recorded[rel] != digest:
+            raise DataError(f"the published file {f} does not match the checksum recorded in "
+                            f"{dest / MANIFEST} (altered or corrupted); restore it with `git "
+                            f"checkout -- {f}` before publishing")
+        files[rel] = digest
+    new = {"profile": profile if profile is not None else body.get("profile"),
+           "runs": runs if runs is not None else body.get("runs", []), MANIFEST_FILES: files}
+    new[MANIFEST_SUM] = _manifest_digest(new)
+    return write_text_if_changed(dest / MANIFEST, json.dumps(new, indent=2, sort_keys=True)
+                                 + "\n")
+
+
+def study_manifest(profile: str, root: Path) -> list[dict[str, Any]]:
+    """The published runs a study of ``profile`` reads, every published file verified
+    against its recorded SHA-256 first. A profile with a published plan (``paper``)
+    refuses to start without its manifest, rather than falling back to whatever runs
+    happen to be on disk."""
+    if profile in PLANS and not (root / MANIFEST).exists():
+        raise DataError(f"{root / MANIFEST} is missing: the {profile} study reads its "
+                        f"published runs from it; restore it with `git checkout -- "
+                        f"{root / MANIFEST}` (or rewrite it with `python -m attnlib publish "
+                        f"--profile {profile}`)")
+    runs = read_manifest(root)
+    verify_published(root)
     return runs
 
 
@@ -151,7 +249,9 @@ def publish_runs(profile: str, dest: Path, source: Path | None = None,
     (``<dataset>/<Model>/seed<N>-<hash>/``) and rewrite its manifest and README: the runs
     of ``configs``, or by default every run with the current ``profile`` configuration."""
     source = source or paths.runs_dir()
+    verify_published(dest)  # a damaged published file: one line, before any work
     entries = {e["hash"]: e for e in read_manifest(dest)}
+    written: list[Path] = []
     for directory in _finished_runs(profile, source, configs, dest):
         raw = read_json(directory / "config.json")
         config_hash = raw.pop("hash")
@@ -174,8 +274,12 @@ def publish_runs(profile: str, dest: Path, source: Path | None = None,
         for name in KEPT_FILES:  # the same run (same hash) published before with more
             if (target / name).exists() and not (tmp / name).exists():
                 shutil.copy2(target / name, tmp / name)
-        shutil.rmtree(target, ignore_errors=True)
-        tmp.rename(target)
+        if _same_files(tmp, target):  # published before exactly so: write nothing
+            shutil.rmtree(tmp)
+        else:
+            shutil.rmtree(target, ignore_errors=True)
+            tmp.rename(target)
+            written += list(target.iterdir())
         key = (config.data.dataset, config.model.name, config.train.seed)
         for old_hash, old in list(entries.items()):  # a retrained run replaces its previous
             if old_hash != config_hash and (old["dataset"], old["model"], old["seed"]) == key:
@@ -199,13 +303,24 @@ def publish_runs(profile: str, dest: Path, source: Path | None = None,
         path = dest / entry["path"] / "erasure.parquet"
         if read_provenance(path).get(OMITTED_KEY) != list(PUBLISHED_OMITTED):
             _save_compact(path, path)
+            written.append(path)
     runs = sorted(entries.values(), key=lambda e: (e["dataset"], e["arch"] != "han",
                                                    ["rnn", "conv", "noenc"].index(e["encoder"]),
                                                    e["seed"]))
-    write_json(dest / MANIFEST, {"profile": profile, "runs": runs})
     _remove_strays(dest, runs)
+    seal_manifest(dest, written, profile, runs)
     write_readme(profile, dest)
     return runs
+
+
+def _same_files(a: Path, b: Path) -> bool:
+    """Whether folders ``a`` and ``b`` hold the same file names with the same bytes."""
+    if not b.is_dir():
+        return False
+    names = sorted(f.name for f in a.iterdir())
+    if names != sorted(f.name for f in b.iterdir()):
+        return False
+    return all((a / n).read_bytes() == (b / n).read_bytes() for n in names)
 
 
 def _save_compact(source: Path, target: Path) -> None:
@@ -239,7 +354,9 @@ def publish_followup_tests(profile: str, dest: Path, source: Path | None = None,
     from .training.runs import load_run
 
     source = source or paths.runs_dir()
+    verify_published(dest)
     done = 0
+    written: list[Path] = []
     for entry in read_manifest(dest):
         if datasets is not None and entry["dataset"] not in datasets:
             continue
@@ -259,12 +376,21 @@ def publish_followup_tests(profile: str, dest: Path, source: Path | None = None,
                 ensure_jw_agreement(run, cache / JW_FILE)
                 names.append(JW_FILE)
             for name in names:
-                shutil.copy2(cache / name, dest / entry["path"] / name)
+                written += _copy_if_changed(cache / name, dest / entry["path"] / name)
         done += all((dest / entry["path"] / n).exists()
                     for n in (LAYER_TESTS_FILE, INPUT_TESTS_FILE))
-    _publish_seed_variance(profile, dest, source)
-    _publish_uniform_twins(profile, dest, source)
+    written += _publish_seed_variance(profile, dest, source)
+    written += _publish_uniform_twins(profile, dest, source)
+    seal_manifest(dest, written)
     return done
+
+
+def _copy_if_changed(source: Path, target: Path) -> list[Path]:
+    """Copy ``source`` to ``target`` unless it holds the same bytes; the paths written."""
+    if target.is_file() and target.read_bytes() == source.read_bytes():
+        return []
+    shutil.copy2(source, target)
+    return [target]
 
 
 # the published book's "type your own text" section (book/explore.ipynb) runs these in
@@ -288,6 +414,7 @@ def publish_inpage_models(profile: str, dest: Path, source: Path | None = None,
     wanted = list(datasets) if datasets is not None else (
         [planned_runs(profile)[0][0]] if profile in PLANS else [])
     done = []
+    written: list[Path] = []
     for entry in read_manifest(dest):
         if (entry["dataset"] not in wanted or entry["arch"] != "flan" or entry["seed"] != 0
                 or entry["encoder"] not in INPAGE_ENCODERS):
@@ -302,8 +429,10 @@ def publish_inpage_models(profile: str, dest: Path, source: Path | None = None,
                 with atomic_path(target) as tmp:
                     tmp.write_text(payload_json(export_inpage_model(run, max_bytes=max_bytes)),
                                    encoding="utf-8")
+                written.append(target)
         if target.exists():
             done.append(f"{entry['dataset']}/{entry['model']}/seed{entry['seed']}")
+    seal_manifest(dest, written)
     return done
 
 
@@ -315,7 +444,7 @@ UNIFORM_TWINS_COLUMNS: dict[str, str] = {
     "uniform_correct": "Float64"}
 
 
-def _publish_uniform_twins(profile: str, dest: Path, source: Path) -> None:
+def _publish_uniform_twins(profile: str, dest: Path, source: Path) -> list[Path]:
     """Each published dataset x model whose runs have uniform-attention twins finished in
     the run cache gets ``uniform_twins.parquet``: per test document, whether the run and
     its twin got it right (the twins themselves are not published: the comparison is all
@@ -336,10 +465,13 @@ def _publish_uniform_twins(profile: str, dest: Path, source: Path) -> None:
                                load_results(twin_dir / "erasure.parquet"))
         cells.setdefault((entry["dataset"], entry["model"]), []).append(
             pairs.assign(twin=twin.hash))
+    written = []
     for (dataset, model), frames in cells.items():
         table = pd.concat(frames, ignore_index=True)
-        save_table(table, dest / dataset / model / UNIFORM_TWINS_FILE, UNIFORM_TWINS_COLUMNS,
-                   UNIFORM_TWINS_VERSION, {"runs": sorted(set(table["run"]))})
+        written.append(save_table(table, dest / dataset / model / UNIFORM_TWINS_FILE,
+                                  UNIFORM_TWINS_COLUMNS, UNIFORM_TWINS_VERSION,
+                                  {"runs": sorted(set(table["run"]))}))
+    return written
 
 
 def _same_weights(published: dict[str, Any], cached: dict[str, Any]) -> bool:
@@ -353,13 +485,14 @@ def _same_weights(published: dict[str, Any], cached: dict[str, Any]) -> bool:
     return all(published.get(k) == cached.get(k) for k in keys)
 
 
-def _publish_seed_variance(profile: str, dest: Path, source: Path) -> None:
+def _publish_seed_variance(profile: str, dest: Path, source: Path) -> list[Path]:
     """Each published dataset x model with two or more seeds, all with checkpoints here,
     gets ``seed_variance.parquet`` (computed in the run cache, copied next to its runs)."""
     from .layer.followup_results import SEED_VARIANCE_FILE, ensure_seed_variance, layer_test_config
     from .training.runs import load_run
 
     cells: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    written: list[Path] = []
     for entry in read_manifest(dest):
         cells.setdefault((entry["dataset"], entry["model"]), []).append(entry)
     for (dataset, model), entries in cells.items():
@@ -371,15 +504,16 @@ def _publish_seed_variance(profile: str, dest: Path, source: Path) -> None:
         cached = source / dataset / model / f"{SEED_VARIANCE_FILE[:-8]}-{profile}.parquet"
         ensure_seed_variance([load_run(d, device="cpu") for d in dirs], cached,
                              layer_test_config(profile))
-        shutil.copy2(cached, dest / dataset / model / SEED_VARIANCE_FILE)
+        written += _copy_if_changed(cached, dest / dataset / model / SEED_VARIANCE_FILE)
+    return written
 
 
 def write_readme(profile: str, dest: Path) -> Path:
     """``dest/README.md``: the published runs, the baselines and the missing planned runs."""
     runs = read_manifest(dest)
     path = dest / "README.md"
-    path.write_text(_readme(profile, runs) + _baselines_section(dest)
-                    + _missing_section(profile, runs) + _size_section(dest))
+    write_text_if_changed(path, _readme(profile, runs) + _baselines_section(dest)
+                          + _missing_section(profile, runs) + _size_section(dest))
     return path
 
 
@@ -483,6 +617,7 @@ def publish_baselines(profile: str, dest: Path) -> Path:
         print(f"{dataset}: majority {results[-1].majority_accuracy:.3f}, tf-idf + logistic "
               f"regression {results[-1].tfidf_accuracy:.3f}")
     path = write_published_baselines(dest, results)
+    seal_manifest(dest, [path])
     write_readme(profile, dest)
     return path
 
@@ -497,4 +632,7 @@ def publish_data_summaries(profile: str, dest: Path) -> Path:
     datasets = dict.fromkeys(e["dataset"] for e in read_manifest(dest))
     summaries = [summarize_data(prepare_data(make_run_config(profile, d, "flan", "rnn", 0).data))
                  for d in datasets]
-    return write_published_summaries(dest, summaries)
+    path = write_published_summaries(dest, summaries)
+    seal_manifest(dest, [path])
+    write_readme(profile, dest)  # its size table
+    return path

@@ -80,6 +80,7 @@ from .publish import (
     learned_entries,
     read_manifest,
     run_keys,
+    study_manifest,
 )
 from .training.baseline import ensure_baseline, model_checks, read_published_baselines
 from .training.convergence import still_rising_at_cap
@@ -231,7 +232,7 @@ def make_study(
     if device not in ("auto", "cpu", "cuda"):
         raise ParameterError(f"device must be 'auto', 'cpu' or 'cuda', got {device!r}")
     root = published_root(profile)
-    published = learned_entries(read_manifest(root)) if root is not None else []
+    published = learned_entries(study_manifest(profile, root)) if root is not None else []
     if published and datasets is None and archs is None and encoders is None and seeds is None:
         # the default study of a profile with published results is exactly those runs,
         # with the configs they were trained with unless an override asks for others
@@ -252,7 +253,8 @@ def _recorded_config(root: Path | None, entry: dict[str, Any]) -> RunConfig:
     """The config a published run was trained with (its ``config.json``)."""
     assert root is not None
     path = root / str(entry.get("path", "")) / "config.json"
-    raw = dict(read_run_json(path, ("hash", "data", "model", "train")))
+    raw = dict(read_run_json(path, ("hash", "data", "model", "train"),
+                             fix=f"restore it with `git checkout -- {path}`"))
     saved = raw.pop("hash")
     try:
         config = RunConfig.from_dict(raw)
@@ -288,7 +290,9 @@ class RunRecord:
 
     @cached_property
     def explorer(self) -> dict[str, Any]:
-        return json.loads((self.directory / EXPLORER_FILE).read_text())
+        path = self.directory / EXPLORER_FILE
+        return read_run_json(path, ("documents",), fix=f"restore it with `git checkout -- "
+                             f"{path}`" if self.source == "published" else None)
 
     def layer_tests(self, config: LayerTestConfig | None = None, progress: bool = False
                     ) -> pd.DataFrame | None:
@@ -368,9 +372,9 @@ def _problem(directory: Path, key: str, config: RunConfig) -> str | None:
     if missing:
         return f"lacks {', '.join(missing)}"
     try:
-        saved = read_run_json(directory / "config.json")
-        read_run_json(directory / METRICS_FILE, ("test_accuracy",))
-        read_run_json(directory / HISTORY_FILE)
+        saved = read_run_json(directory / "config.json", fix="")
+        read_run_json(directory / METRICS_FILE, ("test_accuracy",), fix="")
+        read_run_json(directory / HISTORY_FILE, fix="")
         suite = read_provenance(directory / RESULTS_FILE).get("suite_key")
     except AttnlibError as error:
         return f"is damaged: {error}"

@@ -400,8 +400,9 @@ def test_the_conclusions_sentence_states_each_follow_up_verdict():
     found = followup_findings(_layer_table(tau=0.1, perm_tvd=0.001, adv_js=0.6), empty, empty,
                               [], ["d/FLANrnn/seed5"])
     assert "*Attention weights agree only weakly with leave-one-out importance of the same " \
-           "items* (Jain & Wallace 2019): **holds** (1 of 1 cells hold, 0 partly)." in \
-           found["followup_verdicts"]
+           "items (signed variant: the signed drop of the decision's probability at the " \
+           "tested layer)* (Jain & Wallace 2019; every document): **holds** (1 of 1 cells " \
+           "hold, 0 partly)." in found["followup_verdicts"]
     assert "seed seed" not in found["followup_coverage"] and "d/FLANrnn/seed5" in \
         found["followup_coverage"]
     nothing = followup_findings(empty, empty, empty, [], [])

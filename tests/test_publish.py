@@ -97,6 +97,9 @@ def test_published_runs_rebuild_the_study_without_training(tmp_path, monkeypatch
     layer_file = dest / runs[0]["path"] / "layer_tests.parquet"
     save_table(layer, layer_file, LAYER_COLUMNS, LAYER_SCHEMA_VERSION,
                {"config": {"max_test_docs": 1}})
+    from attnlib.publish import seal_manifest
+
+    seal_manifest(dest, [layer_file])  # published so (its checksum recorded)
     assert again.runs[0].layer_tests() is None
     # the twin is not published as a run, only the per-document comparison
     assert not [e for e in read_manifest(dest) if "uniform" in e["model"]]

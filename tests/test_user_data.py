@@ -131,7 +131,8 @@ def test_data_added_again_under_the_same_name_is_never_served_an_old_run(tmp_pat
     def added(n_train: int):
         train = _write_csv(tmp_path / f"train{n_train}.csv", _reviews("train", n_train))
         test = _write_csv(tmp_path / "test.csv", _reviews("test", 40))
-        add_dataset("mine", train, test, text_column="review", label_column="sentiment")
+        add_dataset("mine", train, test, text_column="review", label_column="sentiment",
+                    replace=True)
         return run_dir_for(make_run_config("smoke", "mine", "flan", "noenc", 0))
 
     first, again, other = added(120), added(120), added(100)

@@ -61,9 +61,30 @@ def strip_solutions(nb: nbformat.NotebookNode) -> int:
     return removed
 
 
+INSTRUCTOR_PAGES = ("book/course_guide",)  # left out of the student edition and export
+
+
+def drop_instructor_pages(root: Path) -> None:
+    """Remove the instructors' pages from the book under ``root``: their files, their
+    entries in _toc.yml, and the lines of other pages that link to them."""
+    toc_path = root / "_toc.yml"
+    toc = yaml.safe_load(toc_path.read_text())
+    toc["chapters"] = [c for c in toc["chapters"] if c.get("file") not in INSTRUCTOR_PAGES]
+    toc_path.write_text(yaml.safe_dump(toc, sort_keys=False))
+    for page in INSTRUCTOR_PAGES:
+        for suffix in (".md", ".ipynb"):
+            (root / f"{page}{suffix}").unlink(missing_ok=True)
+        link = f"({Path(page).name}.md)"
+        for md in (root / "book").glob("*.md"):
+            lines = md.read_text().splitlines(keepends=True)
+            md.write_text("".join(line for line in lines if link not in line))
+
+
 def make_student_edition(stage: Path) -> int:
-    """Strip the solutions of every executed notebook in ``stage`` and set
-    ``hide_solutions`` in its _config.yml; returns the number of solutions removed."""
+    """Strip the solutions of every executed notebook in ``stage``, drop the instructors'
+    pages and set ``hide_solutions`` in its _config.yml; returns the number of solutions
+    removed."""
+    drop_instructor_pages(stage)
     removed = 0
     for path in sorted(stage.rglob("*.ipynb")):
         nb = nbformat.read(path, as_version=4)
@@ -99,11 +120,81 @@ def execute_one(source: Path, stage: Path, profile: str, extra: dict[str, object
                         execution_timeout=timeout, progress_bar=False,
                         log_output=False, report_mode=False)
     nb = nbformat.read(target, as_version=4)
-    for cell in nb.cells:  # keep the record of what produced the page, folded away
-        if "injected-parameters" in cell.metadata.get("tags", []):
-            cell.metadata["tags"] = [*cell.metadata["tags"], "hide-input"]
+    present_parameters(nb, {"profile": profile, **extra}, study_line(profile, extra))
     nbformat.write(nb, target)
     return time.monotonic() - started
+
+
+def _tags(cell: nbformat.NotebookNode) -> list[str]:
+    return cell.metadata.setdefault("tags", [])
+
+
+def effective_parameters(nb: nbformat.NotebookNode, injected: dict[str, object]
+                         ) -> dict[str, object]:
+    """The parameters a page ran with: its parameters cell's defaults, overridden by the
+    values papermill injected."""
+    values: dict[str, object] = {}
+    for cell in nb.cells:
+        if cell.cell_type == "code" and "parameters" in _tags(cell):
+            for node in ast.parse(cell.source).body:
+                if isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Name):
+                    try:
+                        values[node.targets[0].id] = ast.literal_eval(node.value)
+                    except ValueError:
+                        values[node.targets[0].id] = ast.unparse(node.value)
+    return {**values, **{k: v for k, v in injected.items() if k in values}}
+
+
+def study_line(profile: str, extra: dict[str, object]) -> str:
+    """One readable line naming what a page was built from, e.g. "Built from the paper
+    profile: 6 datasets, 108 runs, 3 seeds." (attnlib's study of these parameters)."""
+    import inspect
+
+    from attnlib.study import make_study
+
+    names = inspect.signature(make_study).parameters
+    study = make_study(profile, **{k: v for k, v in extra.items() if k in names})
+    configs = study.run_configs()
+    datasets = {c.data.dataset for c in configs}
+    seeds = {c.train.seed for c in configs}
+
+    def count(n: int, noun: str) -> str:
+        return f"{n} {noun}{'' if n == 1 else 's'}"
+
+    where = "the published results" if profile != "smoke" else "runs trained for this build"
+    return (f"Built from the **{profile}** profile: {count(len(datasets), 'dataset')}, "
+            f"{count(len(configs), 'run')}, {count(len(seeds), 'seed')} ({where}; the "
+            "parameters are folded below).")
+
+
+def present_parameters(nb: nbformat.NotebookNode, injected: dict[str, object],
+                       line: str) -> None:
+    """A page opens with prose, not with code: the parameters cell (its defaults, which
+    papermill's values may override) and papermill's injected cell become one folded cell
+    holding the parameters the page really ran with; the imports cell that follows is
+    folded too; one line after the title says what the page was built from."""
+    params = effective_parameters(nb, injected)
+    kept = []
+    for cell in nb.cells:
+        tags = _tags(cell)
+        if "parameters" in tags:
+            cell.source = "# The parameters this page was built with (papermill)\n" + "\n".join(
+                f"{name} = {value!r}" for name, value in params.items())
+            tags.append("hide-input")
+        elif "injected-parameters" in tags:
+            continue  # folded into the cell above
+        kept.append(cell)
+    nb.cells = kept
+    first_code = [i for i, c in enumerate(nb.cells)
+                  if c.cell_type == "code" and "parameters" not in _tags(c)
+                  and "remove-cell" not in _tags(c)]
+    if first_code and "import" in nb.cells[first_code[0]].source:
+        _tags(nb.cells[first_code[0]]).append("hide-input")
+    title = next((i for i, c in enumerate(nb.cells) if c.cell_type == "markdown"), None)
+    if title is not None:
+        cell = nbformat.v4.new_markdown_cell(f"*{line}*", metadata={"tags": ["built-from"]})
+        cell["id"] = "built-from"
+        nb.cells.insert(title + 1, cell)
 
 
 def execute(stage: Path, profile: str, extra: dict[str, object], timeout: int,

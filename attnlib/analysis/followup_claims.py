@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ..layer.divergence import LN2
-from .claims import Claim, evaluate_claim_set
+from .claims import NO_MINIMUM, Claim, SampleRule, evaluate_claim_set
 from .summaries import tukey_stats
 
 JAIN_WALLACE = "Jain & Wallace 2019"
@@ -57,19 +57,23 @@ WIEGREFFE_PINTER = "Wiegreffe & Pinter 2019"
 
 FOLLOWUP_CLAIMS: tuple[Claim, ...] = (
     Claim("attention_vs_leave_one_out_weak", "Attention weights agree only weakly with "
-          "leave-one-out importance of the same items.", JAIN_WALLACE,
-          "mean Kendall τ(attention, leave-one-out at the tested layer)", _tau("leave_one_out"),
-          "below", 0.5, 0.1, "τ below 0.4 is at most moderate agreement of two rankings"),
+          "leave-one-out importance of the same items (signed variant: the signed drop of "
+          "the decision's probability at the tested layer).", JAIN_WALLACE,
+          "mean Kendall τ(attention, signed leave-one-out drop at the tested layer)",
+          _tau("leave_one_out"), "below", 0.5, 0.1,
+          "τ below 0.4 is at most moderate agreement of two rankings"),
     Claim("attention_vs_input_gradient_weak", "Attention weights agree only weakly with "
-          "gradient-based importance of the inputs.", JAIN_WALLACE,
-          "mean Kendall τ(attention, gradient × input summed per item)",
+          "gradient-based importance of the inputs (signed variant: signed gradient × "
+          "input summed per item).", JAIN_WALLACE,
+          "mean Kendall τ(attention, signed gradient × input summed per item)",
           _tau("input_gradient"), "below", 0.5, 0.1,
           "τ below 0.4 is at most moderate agreement of two rankings"),
     Claim("permutation_barely_moves", "Randomly permuting the attention weights often "
           "leaves the output nearly unchanged.", JAIN_WALLACE,
-          f"share of documents whose median output TVD over 100 permutations is < "
-          f"{SAME_OUTPUT_TVD:g}", _barely_moves, "above", 0.5, 0.05,
-          "'often' read as a majority; 5 points keeps a bare majority from counting"),
+          f"share of documents of 3 or more items whose median output TVD over 100 "
+          f"permutations is < {SAME_OUTPUT_TVD:g}", _barely_moves, "above", 0.5, 0.05,
+          "'often' read as a majority; 5 points keeps a bare majority from counting",
+          min_items=3),
     Claim("adversarial_attention_exists", "For most documents, a very different attention "
           "distribution gives the same output.", JAIN_WALLACE,
           f"share of documents whose adversarial attention (output TVD ≤ {SAME_OUTPUT_TVD:g}) "
@@ -83,6 +87,32 @@ FOLLOWUP_CLAIMS: tuple[Claim, ...] = (
           "between seeds' attention", _beyond_seed_variance, "above", 0.5, 0.05,
           "a majority of documents, by 5 points"),
 )
+
+
+# Jain & Wallace's own definitions: magnitudes (|gradient . embedding| with attention held
+# fixed; |p(x) - p(x without the token)|), over every token (inputs/jain_wallace.py)
+JW_CLAIMS: tuple[Claim, ...] = (
+    Claim("jw_attention_vs_leave_one_out_weak", "Attention weights agree only weakly with "
+          "leave-one-out importance (Jain & Wallace's definition: the size of the output "
+          "change when a token is deleted from the input).", JAIN_WALLACE,
+          "mean Kendall τ(attention, |p(x) − p(x without token t)|) over every token",
+          _tau("leave_one_out"), "below", 0.5, 0.1,
+          "τ below 0.4 is at most moderate agreement of two rankings"),
+    Claim("jw_attention_vs_gradient_weak", "Attention weights agree only weakly with "
+          "gradient importance (Jain & Wallace's definition: |∂p/∂eₜ · eₜ| with attention "
+          "held fixed).", JAIN_WALLACE,
+          "mean Kendall τ(attention, |∂p/∂eₜ · eₜ|) over every token", _tau("gradient"),
+          "below", 0.5, 0.1, "τ below 0.4 is at most moderate agreement of two rankings"),
+)
+
+
+def evaluate_jw_claims(jw: pd.DataFrame, n_boot: int = 1000, seed: int = 0,
+                       rule: SampleRule = NO_MINIMUM) -> pd.DataFrame:
+    """:data:`JW_CLAIMS` per dataset x model on Jain & Wallace's agreement table
+    (:func:`attnlib.inputs.jain_wallace.jw_agreement`: FLAN runs, magnitudes)."""
+    if jw.empty:
+        return pd.DataFrame(columns=["claim", "dataset", "model", "verdict"])
+    return evaluate_claim_set(jw, JW_CLAIMS, n_boot, seed, (), rule)
 
 
 def accuracy_pairs(learned: pd.DataFrame, uniform: pd.DataFrame) -> pd.DataFrame:
@@ -120,11 +150,12 @@ UNIFORM_CLAIMS: tuple[Claim, ...] = (
 
 
 def evaluate_uniform_claims(pairs: pd.DataFrame, n_boot: int = 1000, seed: int = 0,
-                            exclude_runs: Iterable[str] = ()) -> pd.DataFrame:
+                            exclude_runs: Iterable[str] = (),
+                    rule: SampleRule = NO_MINIMUM) -> pd.DataFrame:
     """:data:`UNIFORM_CLAIMS` per dataset x model on :func:`accuracy_pairs` tables."""
     if pairs.empty:
         return pd.DataFrame(columns=["claim", "dataset", "model", "verdict"])
-    return evaluate_claim_set(pairs, UNIFORM_CLAIMS, n_boot, seed, exclude_runs)
+    return evaluate_claim_set(pairs, UNIFORM_CLAIMS, n_boot, seed, exclude_runs, rule)
 
 
 def with_seed_variance(layer_tests: pd.DataFrame, seed_variance: pd.DataFrame
@@ -172,20 +203,23 @@ ERASER_CLAIMS: tuple[Claim, ...] = (
 
 
 def evaluate_eraser_claims(input_tests: pd.DataFrame, n_boot: int = 1000, seed: int = 0,
-                           exclude_runs: Iterable[str] = ()) -> pd.DataFrame:
+                           exclude_runs: Iterable[str] = (),
+                    rule: SampleRule = NO_MINIMUM) -> pd.DataFrame:
     """The input-erasure claims per dataset x model (:data:`ERASER_CLAIMS`)."""
     if input_tests.empty:
         return pd.DataFrame(columns=["claim", "dataset", "model", "verdict"])
-    return evaluate_claim_set(input_tests, ERASER_CLAIMS, n_boot, seed, exclude_runs)
+    return evaluate_claim_set(input_tests, ERASER_CLAIMS, n_boot, seed, exclude_runs, rule)
 
 
 def evaluate_followup_claims(layer_tests: pd.DataFrame, n_boot: int = 1000, seed: int = 0,
-                             exclude_runs: Iterable[str] = ()) -> pd.DataFrame:
+                             exclude_runs: Iterable[str] = (),
+                    rule: SampleRule = NO_MINIMUM) -> pd.DataFrame:
     """One row per follow-up claim x dataset x model, as
     :func:`attnlib.analysis.claims.evaluate_claims` gives for the paper's claims."""
     if layer_tests.empty:
         return pd.DataFrame(columns=["claim", "dataset", "model", "verdict"])
-    return evaluate_claim_set(layer_tests, FOLLOWUP_CLAIMS, n_boot, seed, exclude_runs)
+    return evaluate_claim_set(layer_tests, FOLLOWUP_CLAIMS, n_boot, seed, exclude_runs,
+                              rule)
 
 
 def agreement_table(layer_tests: pd.DataFrame) -> pd.DataFrame:

@@ -5,6 +5,7 @@ Every value is computed from the results; the sentences only pick words ("most",
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -13,7 +14,7 @@ from ..config import SMALL_DEV
 from ..data import get_dataset
 from ..plan import describe_runs, planned_runs
 from . import summaries
-from .claims import claim_verdicts, encoder_effect, evaluate_claims
+from .claims import NO_MINIMUM, Claim, SampleRule, claim_verdicts, encoder_effect, evaluate_claims
 
 if TYPE_CHECKING:  # a type only: report stays free of the training pipeline
     from ..study import Study
@@ -69,26 +70,121 @@ def coverage_note(study: Study) -> str:
             "verdicts rest on the trained runs only")
 
 
+def tfidf_gaps(checks: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
+    """Per dataset x model: the mean test accuracy over seeds minus the tf-idf + logistic
+    regression baseline's, in percentage points, with a normal 95% interval.
+
+    The interval's variance is the seeds' variance of accuracy over their number, plus
+    the binomial variance of the model's mean accuracy on the n test documents (counted
+    once, as the seeds share the documents) and of the baseline's. The baseline's
+    per-document predictions are not stored, so the two classifiers' test-set noise is
+    treated as independent; they err on many of the same documents, so the interval is
+    wider than a paired one (conservative). ``reading``: "below tf-idf" where the whole
+    interval is below 0, "above tf-idf" where it is above, "level with tf-idf" otherwise.
+    ``checks`` is :func:`attnlib.training.baseline.model_checks`. Explained in the models
+    chapter (book/models.ipynb).
+    """
+    from scipy.stats import norm
+
+    z = float(norm.ppf(0.5 + level / 2))
+    rows = []
+    for (dataset, model), g in checks.groupby(["dataset", "model"], sort=False):
+        acc = g["test_accuracy"].astype(float).to_numpy()
+        tfidf, n = float(g["tfidf_accuracy"].iloc[0]), int(g["n_test"].iloc[0])
+        mean = float(acc.mean())
+        seed_var = float(acc.var(ddof=1)) / len(acc) if len(acc) > 1 else 0.0
+        var = seed_var + mean * (1 - mean) / n + tfidf * (1 - tfidf) / n
+        gap, half = 100 * (mean - tfidf), 100 * z * var ** 0.5
+        low, high = gap - half, gap + half
+        rows.append({"dataset": dataset, "model": model, "seeds": len(acc),
+                     "test_accuracy": mean, "tfidf_accuracy": tfidf, "gap_points": gap,
+                     "gap_low": low, "gap_high": high,
+                     "runs_below": int((acc < tfidf).sum()),
+                     "reading": ("below tf-idf" if high < 0 else "above tf-idf" if low > 0
+                                 else "level with tf-idf")})
+    return pd.DataFrame(rows, columns=["dataset", "model", "seeds", "test_accuracy",
+                                       "tfidf_accuracy", "gap_points", "gap_low", "gap_high",
+                                       "runs_below", "reading"])
+
+
+def tfidf_sentence(checks: pd.DataFrame) -> str:
+    """Where the models stand against tf-idf + logistic regression, in numbers that
+    :func:`tfidf_gaps` gives: how many runs and cells are below it, which cells are
+    below by more than their interval, and the range of the gaps."""
+    gaps = tfidf_gaps(checks)
+    if gaps.empty:
+        return "No model of this build has a tf-idf baseline to compare with."
+    runs_below = int((checks["test_accuracy"] < checks["tfidf_accuracy"]).sum())
+    cells_below = int((gaps["gap_points"] < 0).sum())
+    clear = gaps[gaps["reading"] == "below tf-idf"]
+    level = int((gaps["reading"] == "level with tf-idf").sum())
+    above = int((gaps["reading"] == "above tf-idf").sum())
+    low, high = gaps.loc[gaps["gap_points"].idxmin()], gaps.loc[gaps["gap_points"].idxmax()]
+    text = (f"Against tf-idf + logistic regression itself, {runs_below} of {len(checks)} runs "
+            f"and {cells_below} of {len(gaps)} dataset × model cells (seed means) are below "
+            f"it; the cells' gaps range from {low['gap_points']:+.1f} points ({_where(low)}) "
+            f"to {high['gap_points']:+.1f} points ({_where(high)}). ")
+    if clear.empty:
+        text += "No cell is below it by more than its 95% interval"
+    else:
+        by_dataset = [f"{d} ({_join(sorted(g['model'].astype(str)))})"
+                      for d, g in clear.groupby("dataset", sort=True)]
+        text += (f"{len(clear)} cell{'s are' if len(clear) > 1 else ' is'} below it by more "
+                 f"than {'their' if len(clear) > 1 else 'its'} 95% interval: "
+                 f"{_join(by_dataset)}")
+    return text + (f"; {level} are level with it and {above} above it.")
+
+
+def tfidf_discussion(checks: pd.DataFrame) -> str:
+    """For the conclusions: :func:`tfidf_sentence`, then what a model below a linear bag of
+    words means for the claims, naming the datasets where every cell is below it."""
+    gaps = tfidf_gaps(checks)
+    text = tfidf_sentence(checks)
+    if gaps.empty or not (gaps["gap_points"] < 0).any():
+        return text + (" The claims are therefore judged on models at least as accurate as "
+                       "a linear bag of words.")
+    all_below = [d for d, g in gaps.groupby("dataset", sort=True)
+                 if (g["reading"] == "below tf-idf").all()]
+    where = (f" On {_join(all_below)} every model is below it by more than its interval."
+             if all_below else "")
+    return (text + where + " A model below a linear bag of words can still be the right "
+            "object for the paper's question, which asks what the attention of a trained "
+            "attention model says about the decisions *that model* makes, not which model "
+            "classifies these data best. But the verdicts are about these models: a stronger "
+            "model of the same data could rely on its attention differently, and where the "
+            "models trail tf-idf the claims are not evidence about well-tuned attention "
+            "models of those datasets.")
+
+
 def weak_model_note(checks: pd.DataFrame) -> str:
     """One paragraph for every chapter that reports models: which runs did not clearly
-    learn their task (:func:`attnlib.training.baseline.model_checks`), or that all did."""
+    learn their task (:func:`attnlib.training.baseline.model_checks`), or that all did,
+    and how many runs are below tf-idf + logistic regression (:func:`tfidf_gaps`)."""
     weak = checks[~checks["learned"]]
+    below = int((checks["test_accuracy"] < checks["tfidf_accuracy"]).sum())
+    tfidf = (f" The bar asks for half of tf-idf + logistic regression's gain over the majority "
+             f"class, not for tf-idf itself: {below} of {len(checks)} runs are below tf-idf "
+             "(the models chapter shows each cell's distance to it).") if below else (
+        f" All {len(checks)} are also above tf-idf + logistic regression.")
     if weak.empty:
-        return (f"**Model check:** all {len(checks)} models of this build clearly beat their "
-                "baselines (the majority class and tf-idf + logistic regression; the rule is "
-                "in the models chapter).")
+        return (f"**Model check:** all {len(checks)} models of this build clear the bar for "
+                "having learned their task (above the majority class by at least half of "
+                "tf-idf + logistic regression's gain over it; the rule is in the models "
+                "chapter)." + tfidf)
     names = [f"{r.model} on {r.dataset} (seed {r.seed}: {_pct(r.test_accuracy)} against a "
              f"bar of {_pct(r.bar)})" for r in weak.itertuples()]
     return (f"**Model check: {len(weak)} of {len(checks)} models did not clearly learn their "
             f"task:** {_join(names)}. Their results are shown, but a model that has not "
             "learned its task flips for reasons that have little to do with attention; the "
-            "claims chapter leaves them out of its verdicts.")
+            "claims chapter leaves them out of its verdicts." + tfidf)
 
 
 def key_findings(results: pd.DataFrame, metrics: pd.DataFrame,
-                 exclude_runs: list[str] | tuple[str, ...] = ()) -> dict[str, str]:
+                 exclude_runs: list[str] | tuple[str, ...] = (),
+                 rule: SampleRule = NO_MINIMUM) -> dict[str, str]:
     """Named findings (all strings, ready for ``myst_nb.glue``); the claim verdicts
-    leave out the runs in ``exclude_runs`` (models that did not learn their task)."""
+    leave out the runs in ``exclude_runs`` (models that did not learn their task) and
+    follow the minimum-sample ``rule``."""
     out: dict[str, str] = {}
     acc = metrics.groupby(["dataset", "model"], as_index=False)["test_accuracy"].mean()
     lo, hi = acc.loc[acc["test_accuracy"].idxmin()], acc.loc[acc["test_accuracy"].idxmax()]
@@ -125,7 +221,8 @@ def key_findings(results: pd.DataFrame, metrics: pd.DataFrame,
              "grad_x_attention": "gradient × attention", "random": "random"}
     out["median_fractions"] = ", ".join(
         f"{names[r]} {medians[r]:.2f}" for r in names if r in medians.index)
-    order = sorted((r for r in names if r in medians.index), key=lambda r: medians[r])
+    same = _same_document_medians(results)
+    order = sorted((r for r in names if r in same.index), key=lambda r: same[r])
     out["fastest_ranking"] = names[order[0]] if order else "none"
     att = summary[summary["ranking"] == "attention"]
     if len(att):
@@ -146,21 +243,42 @@ def key_findings(results: pd.DataFrame, metrics: pd.DataFrame,
     weights = duel["n"] / duel["n"].sum()
     loss = float((duel["loss"] * weights).sum())
     win = float((duel["win"] * weights).sum())
-    out["gradient_duel"] = (f"of the documents that either ranking flips before full erasure, "
+    out["gradient_duel"] = (f"of the documents that either ranking flips before full erasure "
+                            f"(each training seed's model counted on every document), "
                             f"the gradient ranking needed fewer items than attention for "
                             f"{_pct(loss)} and more for {_pct(win)}")
     out["encoder_effect"] = _encoder_sentence(
         encoder_effect(results, n_boot=200, exclude_runs=exclude_runs))
 
-    verdicts = claim_verdicts(evaluate_claims(results, n_boot=300, exclude_runs=exclude_runs))
+    verdicts = claim_verdicts(evaluate_claims(results, n_boot=300, exclude_runs=exclude_runs,
+                                              rule=rule))
     out["interpretation"] = _interpretation(verdicts)
     counts = verdicts["verdict"].value_counts()
+    untestable = int(counts.get("not testable", 0))
     out["claims_summary"] = (f"{int(counts.get('holds', 0))} of {len(verdicts)} claims hold in "
-                             f"every cell, {int(counts.get('partly', 0))} in some, and "
-                             f"{int(counts.get('does not hold', 0))} in none")
+                             f"every testable cell, {int(counts.get('partly', 0))} in some, and "
+                             f"{int(counts.get('does not hold', 0))} in none"
+                             + (f"; {untestable} could not be judged (no cell meets the "
+                                "minimum sample)" if untestable else ""))
     out["claims_holding"] = _claim_list(verdicts, "holds")
     out["claims_failing"] = _claim_list(verdicts, "does not hold")
     return out
+
+
+def _same_document_medians(results: pd.DataFrame) -> pd.Series:
+    """Per ranking: the median over dataset x model cells of the median fraction of items
+    erased at the first flip before full erasure, counting every document of the cell (1
+    where no strict prefix flips it), so that every ranking is measured on the same
+    documents (random orders: their first seed)."""
+    from .bias_class import flips_before_full
+
+    multi = results[results["test"] == "multi"]
+    first = multi.groupby("ranking", observed=True)["seed"].transform("min")
+    multi = multi[multi["seed"].isna() | (multi["seed"] == first)]
+    frac = multi["first_flip_fraction"].astype(float).where(flips_before_full(multi), 1.0)
+    cells = frac.groupby([multi["dataset"], multi["model"], multi["ranking"]],
+                         observed=True).median()
+    return cells.groupby(level="ranking", observed=True).median()
 
 
 _NUMBERS = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five"}
@@ -213,6 +331,16 @@ def _claim_list(verdicts: pd.DataFrame, verdict: str) -> str:
     return " ".join(f"({i}) {c}." for i, c in enumerate(claims, start=1)) or "none."
 
 
+def _cell_counts(row: pd.Series) -> str:
+    """``12 of 36 cells hold, 3 partly, 1 borderline; 2 not testable``."""
+    text = f"{row['holds']} of {row['cells']} cells hold, {row['partly']} partly"
+    if row.get("borderline", 0):
+        text += f", {row['borderline']} borderline"
+    if row.get("not testable", 0):
+        text += f"; {row['not testable']} not testable"
+    return text
+
+
 def _interpretation(verdicts: pd.DataFrame) -> str:
     """Two or three sentences whose direction follows the claim verdicts."""
     v = dict(zip(verdicts["claim"], zip(verdicts["verdict"], verdicts["holds"],
@@ -226,7 +354,10 @@ def _interpretation(verdicts: pd.DataFrame) -> str:
         return f"{holds} of {total}"
 
     parts = []
-    if supported("deltajs_nonnegative"):
+    if v.get("deltajs_nonnegative", ("not testable",))[0] == "not testable":
+        parts.append("Whether the highest-weighted item matters more than a random one could "
+                     "not be judged on this build (no cell meets the minimum sample).")
+    elif supported("deltajs_nonnegative"):
         parts.append("Attention weights carry some information about what the model uses: "
                      "erasing the highest-weighted item moved the output more than a random "
                      "item for most of the documents where the two erasures differed (the "
@@ -234,7 +365,12 @@ def _interpretation(verdicts: pd.DataFrame) -> str:
     else:
         parts.append("On these data the highest-weighted item was not reliably more "
                      "important than a random one.")
-    if supported("gradient_beats_attention") or supported("gxa_beats_attention"):
+    untestable = ("not testable", 0, 0)
+    if all(v.get(c, untestable)[0] == "not testable"
+           for c in ("gradient_beats_attention", "gxa_beats_attention")):
+        parts.append("Whether gradient-based rankings find decisive sets faster than "
+                     "attention could not be judged on this build.")
+    elif supported("gradient_beats_attention") or supported("gxa_beats_attention"):
         parts.append("Attention is not the best importance ranking, though: a gradient-based "
                      "ranking reached a decision flip with fewer items (gradient: "
                      f"{cells('gradient_beats_attention')} cells; gradient × attention: "
@@ -285,7 +421,9 @@ def departures_table(described: list[dict[str, object]]) -> pd.DataFrame:
 
 
 def followup_findings(layer: pd.DataFrame, inputs: pd.DataFrame, pairs: pd.DataFrame,
-                      weak: list[str], runs_without: list[str]) -> dict[str, str]:
+                      weak: list[str], runs_without: list[str],
+                      jw: pd.DataFrame | None = None, rule: SampleRule = NO_MINIMUM
+                      ) -> dict[str, str]:
     """The follow-up chapter's verdicts in sentences for the conclusions page:
     ``followup_verdicts`` (a sentence per claim with its overall verdict and cell counts,
     by :data:`attnlib.analysis.claims.OVERALL_RULE`) and ``followup_coverage``."""
@@ -293,27 +431,35 @@ def followup_findings(layer: pd.DataFrame, inputs: pd.DataFrame, pairs: pd.DataF
     from .followup_claims import (
         ERASER_CLAIMS,
         FOLLOWUP_CLAIMS,
+        JW_CLAIMS,
         UNIFORM_CLAIMS,
         evaluate_eraser_claims,
         evaluate_followup_claims,
+        evaluate_jw_claims,
         evaluate_uniform_claims,
     )
 
-    sets = [(layer, FOLLOWUP_CLAIMS, evaluate_followup_claims),
+    def jw_claims(table: pd.DataFrame, exclude_runs: list[str], rule: SampleRule
+                  ) -> pd.DataFrame:
+        return evaluate_jw_claims(table, rule=rule)
+
+    Evaluate = Callable[..., pd.DataFrame]
+    sets: list[tuple[pd.DataFrame, tuple[Claim, ...], Evaluate]] = [
+            (jw if jw is not None else pd.DataFrame(), JW_CLAIMS, jw_claims),
+            (layer, FOLLOWUP_CLAIMS, evaluate_followup_claims),
             (inputs, ERASER_CLAIMS, evaluate_eraser_claims),
             (pairs, UNIFORM_CLAIMS, evaluate_uniform_claims)]
     lines = []
     for table, claims, evaluate in sets:
         if table.empty:
             continue
-        verdicts = claim_verdicts(evaluate(table, exclude_runs=weak), claims)
+        verdicts = claim_verdicts(evaluate(table, exclude_runs=weak, rule=rule), claims)
         for _, row in verdicts.iterrows():
             if row["cells"] == 0:
                 continue
             text = str(row["paper's claim"]).rstrip(".")
-            lines.append(f"*{text}* ({row['source']}): **{row['verdict']}** "
-                         f"({row['holds']} of {row['cells']} cells hold, {row['partly']} "
-                         "partly).")
+            lines.append(f"*{text}* ({row['source']}; {row['lengths']}): "
+                         f"**{row['verdict']}** ({_cell_counts(row)}).")
     verdict_text = " ".join(lines) if lines else (
         "No follow-up test could be judged on this build's runs.")
     coverage = ("every run of this build has them" if not runs_without else

@@ -107,6 +107,17 @@ class CrossedBootstrap:
         the defined entries, (C,) each, and returns the statistic (NaN if undefined).
         The interval is the percentile interval of the replicates that are defined.
         """
+        estimate, stats = self.replicates(values, reduce)
+        if np.isnan(estimate) or len(stats) == 0:
+            return (float(estimate), float("nan"), float("nan"))
+        alpha = (1 - level) / 2
+        return (float(estimate), float(np.quantile(stats, alpha)),
+                float(np.quantile(stats, 1 - alpha)))
+
+    def replicates(self, values: np.ndarray, reduce: Reduce = mean_of_first
+                   ) -> tuple[float, np.ndarray]:
+        """(estimate, the defined replicates of ``reduce``), as :meth:`interval` uses
+        them; values: (S, D, C)."""
         values = np.asarray(values, dtype=float)
         if values.ndim != 3 or values.shape[:2] != (self.n_seeds, self.n_docs):
             raise ValueError(f"values must be (seeds={self.n_seeds}, docs={self.n_docs}, "
@@ -115,7 +126,7 @@ class CrossedBootstrap:
         x = np.where(defined, values, 0.0)
         estimate = reduce(x.sum(axis=(0, 1)), defined.sum(axis=(0, 1)).astype(float))
         if np.isnan(estimate):
-            return (float("nan"), float("nan"), float("nan"))
+            return (float("nan"), np.empty(0))
         # (B, C): sum over seeds of seed weight x (document weights @ values of that seed)
         sums = np.zeros((self.n_boot, x.shape[2]))
         counts = np.zeros((self.n_boot, x.shape[2]))
@@ -124,9 +135,19 @@ class CrossedBootstrap:
             sums += w * (self.doc_weights @ x[s].astype(np.float32))
             counts += w * (self.doc_weights @ defined[s].astype(np.float32))
         stats = np.array([reduce(s, c) for s, c in zip(sums, counts)])
-        stats = stats[~np.isnan(stats)]
-        if len(stats) == 0:
-            return (float(estimate), float("nan"), float("nan"))
-        alpha = (1 - level) / 2
-        return (float(estimate), float(np.quantile(stats, alpha)),
-                float(np.quantile(stats, 1 - alpha)))
+        return (float(estimate), stats[~np.isnan(stats)])
+
+
+def quantile_mc_band(stats: np.ndarray, q: float, z: float = 1.96) -> tuple[float, float]:
+    """The Monte-Carlo 95% band of the ``q``-quantile of bootstrap replicates ``stats``:
+    the order statistics B q ± z √(B q (1 − q)) (the count of replicates below the true
+    quantile is binomial). A threshold inside it cannot be told from the bound with
+    these many draws."""
+    x = np.sort(np.asarray(stats, float))
+    b = len(x)
+    if b == 0:
+        return (float("nan"), float("nan"))
+    spread = z * np.sqrt(b * q * (1 - q))
+    lo = int(np.clip(np.floor(b * q - spread), 0, b - 1))
+    hi = int(np.clip(np.ceil(b * q + spread), 0, b - 1))
+    return (float(x[lo]), float(x[hi]))

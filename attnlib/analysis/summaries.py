@@ -102,14 +102,16 @@ def head_to_head(df: pd.DataFrame, ranking: str = "attention",
     Only flips before full erasure count (at k = n every ranking has erased the same
     items). An instance where only one of the two flips before full erasure is a win for
     that one; instances where neither does are dropped, and their share of all instances
-    is ``excluded``. Random orders use their first seed.
+    is ``excluded``. Every training seed counts: a document is compared within each seed's
+    model, and the shares pool the (seed, document) pairs (seeds share the documents, so
+    the pairs are crossed). Random orders use their first seed.
     """
     multi = _multi(df)
     multi = multi[multi["ranking"].isin([ranking, other])]
     first_seed = multi.groupby("ranking", observed=True)["seed"].transform("min")
     multi = multi[multi["seed"].isna() | (multi["seed"] == first_seed)]
     multi = multi.assign(k_censored=censored_first_flip(multi))
-    wide = multi.pivot_table(index=[*KEYS, "instance_id"], columns="ranking",
+    wide = multi.pivot_table(index=[*KEYS, "model_seed", "instance_id"], columns="ranking",
                              values="k_censored", aggfunc="first", dropna=False)
     wide = wide.reset_index()
     a_, b_ = wide[ranking].astype(float), wide[other].astype(float)
@@ -117,8 +119,9 @@ def head_to_head(df: pd.DataFrame, ranking: str = "attention",
     wide = wide.assign(kept=keep, win=(a_ < b_) & keep, tie=(a_ == b_) & keep,
                        loss=(a_ > b_) & keep)
     grouped = wide.groupby(KEYS, observed=True)
-    out = grouped.agg(documents=("kept", "size"), n=("kept", "sum"), win=("win", "sum"),
-                      tie=("tie", "sum"), loss=("loss", "sum")).reset_index()
+    out = grouped.agg(documents=("kept", "size"), seeds=("model_seed", "nunique"),
+                      n=("kept", "sum"), win=("win", "sum"), tie=("tie", "sum"),
+                      loss=("loss", "sum")).reset_index()
     for column in ("win", "tie", "loss"):
         out[column] = np.where(out["n"] > 0, out[column] / out["n"].clip(lower=1), np.nan)
     out["excluded"] = 1 - out["n"] / out["documents"]

@@ -15,9 +15,11 @@ import json
 import logging
 import os
 import shutil
+import zipfile
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -26,6 +28,7 @@ from .. import paths
 from ..atomic import read_json, write_json
 from ..config import DataConfig, config_hash
 from ..errors import DataError
+from ..integrity import sha256_of
 from . import CLEANERS, get_dataset, load_documents, locate_split
 from .embeddings import train_word2vec
 from .registry import DatasetSpec
@@ -223,6 +226,12 @@ def _source_identity(dataset: str) -> dict[str, str]:
     return out
 
 
+def source_identity(dataset: str) -> dict[str, str]:
+    """``{split: SHA-256 (or size:mtime)}`` of the files ``dataset`` is read from; a run
+    records it, so that it is never tested on other documents under the same name."""
+    return _source_identity(dataset)
+
+
 def cache_key(config: DataConfig) -> str:
     """The preprocessing cache key: config, code versions and source file identity."""
     ident = {"config": config_hash(config), "preprocess": PREPROCESS_VERSION,
@@ -282,8 +291,17 @@ def prepare_data(config: DataConfig, progress: bool = True) -> PreparedData:
     spec = get_dataset(config.dataset)
     key = cache_key(config)
     directory = paths.cache_dir() / config.dataset / key
-    if (directory / "meta.json").exists():
-        return _load_prepared(directory, config, spec, key)
+    if (directory / "meta.json").exists() or directory.exists():
+        try:
+            return _load_prepared(directory, config, spec, key)
+        except CacheDamaged as damage:  # cheap and safe to recompute: say so and do it
+            if damage.legacy:
+                log.warning("the preprocessing cache %s was written without checksums (an "
+                            "older attnlib); recomputing it once", directory)
+            else:
+                log.warning("the preprocessing cache %s is damaged (%s); recomputing it",
+                            directory, damage)
+            _discard(directory)
 
     train_docs, train_labels, train_ids, train_stats = _tokenize_split(config, "train", progress)
     test_docs, test_labels, test_ids, test_stats = _tokenize_split(config, "test", progress)
@@ -310,14 +328,22 @@ def prepare_data(config: DataConfig, progress: bool = True) -> PreparedData:
     stats = {"train": {**train_stats, "train": len(train), "dev": len(dev)},
              "test": {**test_stats, "test": len(test)}}
 
+    _remove_abandoned(directory)
     tmp = directory.with_name(f"{directory.name}.tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    for name, corpus in (("train", train), ("dev", dev), ("test", test)):
-        corpus.save(tmp, name)
-    np.save(tmp / "embeddings.npy", embeddings)
-    (tmp / "vocab.json").write_text(json.dumps(list(vocab.itos)))
-    write_json(tmp / "meta.json", {"config": config.__dict__, "stats": stats, "key": key})
+    try:
+        tmp.mkdir(parents=True)
+        for name, corpus in (("train", train), ("dev", dev), ("test", test)):
+            corpus.save(tmp, name)
+        np.save(tmp / "embeddings.npy", embeddings)
+        (tmp / "vocab.json").write_text(json.dumps(list(vocab.itos)))
+        # the SHA-256 of every file, verified whenever the cache is read back
+        sums = {f.name: sha256_of(f) for f in sorted(tmp.iterdir())}
+        write_json(tmp / "meta.json", {"config": config.__dict__, "stats": stats, "key": key,
+                                       "checksums": sums})
+    except BaseException:  # a full disk, Ctrl-C: no partial folder is left behind
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     try:
         tmp.rename(directory)  # the cache appears whole or not at all
     except OSError:  # another process finished the same cache first
@@ -325,18 +351,80 @@ def prepare_data(config: DataConfig, progress: bool = True) -> PreparedData:
     return _load_prepared(directory, config, spec, key)
 
 
+class CacheDamaged(Exception):
+    """A preprocessing cache folder that cannot be used (recomputed by prepare_data);
+    ``legacy``: written before caches recorded checksums."""
+
+    def __init__(self, message: str, legacy: bool = False) -> None:
+        super().__init__(message)
+        self.legacy = legacy
+
+
+def _discard(directory: Path) -> None:
+    """Move a damaged cache folder aside (a reader may still hold it) and delete it."""
+    aside = directory.with_name(f"{directory.name}.damaged{os.getpid()}")
+    shutil.rmtree(aside, ignore_errors=True)
+    try:
+        directory.rename(aside)
+    except OSError:
+        return  # another process discarded it first
+    shutil.rmtree(aside, ignore_errors=True)
+
+
+def _remove_abandoned(directory: Path) -> None:
+    """Delete ``<key>.tmp<pid>`` folders of ``directory`` left by processes that ended
+    (killed, or out of disk space) before moving their cache into place."""
+    for folder in directory.parent.glob(f"{directory.name}.tmp*"):
+        pid = folder.name.rsplit(".tmp", 1)[1]
+        if not pid.isdigit() or int(pid) == os.getpid():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except OSError:
+            pass
+
+
+def _verify_cache(directory: Path) -> dict[str, Any]:
+    """``meta.json`` of a cache folder whose every file matches the SHA-256 recorded when
+    it was written, else :class:`CacheDamaged` saying which file."""
+    try:
+        meta = read_json(directory / "meta.json")
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise CacheDamaged(f"meta.json cannot be read: {type(error).__name__}") from error
+    sums = meta.get("checksums") if isinstance(meta, dict) else None
+    if not isinstance(sums, dict) or not isinstance(meta.get("stats"), dict):
+        raise CacheDamaged("meta.json records no checksums", legacy="checksums" not in meta
+                           if isinstance(meta, dict) else False)
+    # files added later (the tf-idf baseline's cache) are checked by their own readers
+    for name in sorted(sums):
+        path = directory / name
+        if not path.is_file():
+            raise CacheDamaged(f"{name} is missing")
+        if sha256_of(path) != sums[name]:
+            raise CacheDamaged(f"{name} does not match its recorded checksum")
+    return meta
+
+
 def _load_prepared(directory: Path, config: DataConfig, spec: DatasetSpec, key: str
                    ) -> PreparedData:
-    meta = read_json(directory / "meta.json")
-    return PreparedData(
-        config=config, spec=spec,
-        vocab=Vocabulary(tuple(json.loads((directory / "vocab.json").read_text()))),
-        embeddings=np.load(directory / "embeddings.npy"),
-        train=EncodedCorpus.load(directory, "train"),
-        dev=EncodedCorpus.load(directory, "dev"),
-        test=EncodedCorpus.load(directory, "test"),
-        stats=meta["stats"], cache_key=key,
-    )
+    """The cache folder ``directory``, verified file by file (:class:`CacheDamaged`)."""
+    if not (directory / "meta.json").exists():
+        raise CacheDamaged("meta.json is missing")
+    meta = _verify_cache(directory)
+    try:
+        return PreparedData(
+            config=config, spec=spec,
+            vocab=Vocabulary(tuple(json.loads((directory / "vocab.json").read_text()))),
+            embeddings=np.load(directory / "embeddings.npy"),
+            train=EncodedCorpus.load(directory, "train"),
+            dev=EncodedCorpus.load(directory, "dev"),
+            test=EncodedCorpus.load(directory, "test"),
+            stats=meta["stats"], cache_key=key,
+        )
+    except (OSError, ValueError, KeyError, TypeError, zipfile.BadZipFile) as error:
+        raise CacheDamaged(f"cannot be read: {type(error).__name__}: {error}") from error
 
 
 def length_table(data: PreparedData) -> pd.DataFrame:

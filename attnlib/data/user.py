@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import csv
 import gzip
+import hashlib
 import io
 import json
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -46,13 +48,18 @@ def _read_rows(path: Path) -> list[dict[str, Any]]:
         raise DataError(f"{path}: unknown format {''.join(path.suffixes) or '(no suffix)'}; "
                         "use .csv or .jsonl (either may be gzipped)")
     opener: Any = gzip.open if gzipped else open
-    try:
-        with opener(path, "rt", encoding="utf-8", newline="") as handle:
+    try:  # utf-8-sig: the byte-order mark spreadsheet programs write is not part of a name
+        with opener(path, "rt", encoding="utf-8-sig", newline="") as handle:
             text = handle.read()
     except (OSError, UnicodeDecodeError, EOFError) as error:
         raise DataError(f"{path} cannot be read as UTF-8 text ({error})") from error
     if kind == "csv":
-        return list(csv.DictReader(io.StringIO(text)))
+        # a document may be longer than the csv module's default limit of 131,072 characters
+        csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+        try:
+            return list(csv.DictReader(io.StringIO(text)))
+        except csv.Error as error:
+            raise DataError(f"{path} is not a valid CSV file ({error})") from error
     rows = []
     for line_no, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -86,16 +93,45 @@ def _documents(path: Path, text_column: str, label_column: str
                             "document needs some text")
         if label is None or (isinstance(label, str) and not label.strip()):
             raise DataError(f"{path} row {i}: the {label_column!r} label is missing")
-        if isinstance(label, (float, bool)) or not isinstance(label, (int, str)):
+        if isinstance(label, bool) or not isinstance(label, (int, float, str)):
             raise DataError(f"{path} row {i}: the label {label!r} is neither a string nor an "
                             "integer")
-        docs.append((str(row.get("id", f"{path.stem}/{i}")), text, label))
+        normal = normal_label(label)
+        if normal is None:
+            raise DataError(f"{path} row {i}: the label {label!r} is a number that is not a "
+                            "whole number; use whole numbers or names as labels")
+        docs.append((str(row.get("id", f"{path.stem}/{i}")), text, normal))
     return docs
+
+
+_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
+
+
+def normal_label(label: int | float | str) -> str | None:
+    """One spelling per class: whole numbers written as ``1``, ``1.0``, `` 1 `` or ``1e0``
+    are the class ``"1"``; other text is stripped. ``None``: a number that is not whole."""
+    if isinstance(label, int):
+        return str(label)
+    text = str(label).strip()
+    if isinstance(label, float) or _NUMBER.match(text):
+        value = float(text)
+        if not value.is_integer():
+            return None if isinstance(label, float) else text
+        return str(int(value))
+    return text
+
+
+def _class_order(label: str) -> tuple[int, int, str]:
+    """Whole numbers in numeric order, then names in alphabetical order."""
+    try:
+        return (0, int(label), "")
+    except ValueError:
+        return (1, 0, label)
 
 
 def _class_names(train_labels: list[Any], test_labels: list[Any], test_path: Path
                  ) -> list[Any]:
-    classes = sorted(set(train_labels), key=lambda v: (isinstance(v, str), v))
+    classes = sorted(set(train_labels), key=_class_order)
     unseen = sorted({str(v) for v in test_labels} - {str(v) for v in classes})
     if unseen:
         raise DataError(f"{test_path} has labels never seen in training: {unseen}; a model "
@@ -106,25 +142,35 @@ def _class_names(train_labels: list[Any], test_labels: list[Any], test_path: Pat
     return classes
 
 
-def _write_split(path: Path, docs: list[tuple[str, str, Any]], index: dict[str, int]) -> None:
+def _split_bytes(docs: list[tuple[str, str, Any]], index: dict[str, int]) -> bytes:
+    buffer = io.BytesIO()
+    # no name or time in the gzip header: the same documents give the same bytes,
+    # hence the same digest (a run of your data is addressed by it)
+    with gzip.GzipFile(filename="", mode="wb", fileobj=buffer, mtime=0) as raw:
+        for doc_id, text, label in docs:
+            record = {"id": doc_id, "text": text, "label": index[str(label)]}
+            raw.write((json.dumps(record, ensure_ascii=False) + "\n").encode())
+    return buffer.getvalue()
+
+
+def _write_bytes(path: Path, data: bytes) -> None:
     with atomic_path(path) as tmp:
-        # no name or time in the gzip header: the same documents give the same bytes,
-        # hence the same digest (a run of your data is addressed by it)
-        with open(tmp, "wb") as handle, gzip.GzipFile(filename="", mode="wb", fileobj=handle,
-                                                      mtime=0) as raw:
-            for doc_id, text, label in docs:
-                record = {"id": doc_id, "text": text, "label": index[str(label)]}
-                raw.write((json.dumps(record, ensure_ascii=False) + "\n").encode())
+        tmp.write_bytes(data)
 
 
 def add_dataset(name: str, train: str | Path, test: str | Path, text_column: str = "text",
-                label_column: str = "label", preset: str = "imdb", title: str | None = None
-                ) -> DatasetSpec:
+                label_column: str = "label", preset: str = "imdb", title: str | None = None,
+                replace: bool = False) -> DatasetSpec:
     """Validate, normalise and register a dataset of your own (see the module doc).
 
-    Labels may be strings or integers; the classes are the training labels in sorted
-    order. The normalised files and their SHA-256 go to ``<data home>/datasets/NAME/``.
-    ``preset`` picks the paper's hyperparameter set the ``paper`` profile uses.
+    Labels may be strings or whole numbers (``1`` and ``1.0`` are one class); the
+    classes are the training labels in sorted order. The normalised files and their
+    SHA-256 go to ``<data home>/datasets/NAME/``. ``preset`` picks the paper's
+    hyperparameter set the ``paper`` profile uses.
+
+    A name holds one set of documents: adding other files under a name already added is
+    refused unless ``replace`` (runs trained on the old files then refuse to be tested
+    on the new ones); adding the same documents again changes nothing.
     """
     if not isinstance(name, str) or not NAME_PATTERN.match(name):
         raise DataError(f"dataset name {name!r} must be lowercase letters, digits, '-' or '_' "
@@ -139,19 +185,41 @@ def add_dataset(name: str, train: str | Path, test: str | Path, text_column: str
     classes = _class_names([d[2] for d in train_docs], [d[2] for d in test_docs], test_path)
     index = {str(c): i for i, c in enumerate(classes)}
     folder = user_datasets_dir() / name
-    for split, docs in (("train", train_docs), ("test", test_docs)):
-        _write_split(folder / f"{split}.jsonl.gz", docs, index)
+    data = {split: _split_bytes(docs, index)
+            for split, docs in (("train", train_docs), ("test", test_docs))}
+    digests = {split: hashlib.sha256(b).hexdigest() for split, b in data.items()}
+    _check_same_documents(name, folder, digests, replace)
+    for split, raw in data.items():
+        _write_bytes(folder / f"{split}.jsonl.gz", raw)
     record = {
         "id": name, "title": title or f"{name} (added with `attnlib data add`)",
         "classes": [str(c) for c in classes], "preset": preset,
         "sizes": [len(train_docs), len(test_docs)],
-        "sha256": {s: file_digest(folder / f"{s}.jsonl.gz", "sha256") for s in ("train", "test")},
+        "sha256": digests,
         "sources": {s: {"path": str(p.resolve()), "sha256": file_digest(p, "sha256")}
                     for s, p in (("train", train_path), ("test", test_path))},
         "columns": {"text": text_column, "label": label_column},
     }
     write_json(folder / SPEC_FILE, record)
     return user_spec(name)
+
+
+def _check_same_documents(name: str, folder: Path, digests: dict[str, str],
+                          replace: bool) -> None:
+    """Refuse to put other documents under a name already added (unless ``replace``)."""
+    if replace or not (folder / SPEC_FILE).exists():
+        return
+    try:
+        old = dict(read_json(folder / SPEC_FILE)["sha256"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return  # a damaged record: adding the dataset again is its fix
+    if old != digests:
+        changed = ", ".join(f"{s} {old.get(s, '?')[:12]} -> {digests[s][:12]}"
+                            for s in ("train", "test") if old.get(s) != digests[s])
+        raise DataError(f"a dataset named {name!r} was already added with other documents "
+                        f"({changed}); runs trained on it belong to its files: add these "
+                        "under another name, or replace it with `attnlib data add "
+                        f"{name} ... --replace`")
 
 
 def user_spec(name: str) -> DatasetSpec:

@@ -25,7 +25,7 @@ import math
 import numpy as np
 import torch
 
-from ..layer.rankings import uniform_hash
+from ..layer.rankings import position_keys
 from ..models.attribution import ig_scales, token_input_scores
 from ..models.base import AttentionClassifier
 
@@ -87,9 +87,9 @@ def token_scores(model: AttentionClassifier, tokens: torch.Tensor, pred: torch.T
     if ranking == "integrated_gradients":
         return token_input_scores(model, tokens, pred, ig_scales(ig_steps))
     if ranking == "random":
-        width = int(np.prod(tokens.shape[1:]))
-        keys = uniform_hash(seed, 5, np.asarray(instance_ids, np.int64), width)
-        return torch.as_tensor(keys, device=tokens.device).reshape(tokens.shape)
+        # keyed on (seed, document, sentence, token), never on the batch's padding
+        keys = position_keys(seed, 5, np.asarray(instance_ids, np.int64), tuple(tokens.shape))
+        return torch.as_tensor(keys, device=tokens.device)
     raise ValueError(f"unknown input ranking {ranking!r}; choose from {INPUT_RANKINGS}")
 
 

@@ -64,12 +64,27 @@ def permutation_outputs(item_logits: torch.Tensor, alpha: torch.Tensor, mask: to
     return tvd, js
 
 
+def median(x: torch.Tensor, dim: int = -1) -> torch.Tensor:
+    """The median along ``dim`` as statistics defines it: the middle value of an odd
+    number of values, the mean of the two middle values of an even number.
+    (``torch.median`` returns the lower of the two, up to 0.06 TVD below the median of
+    100 permutation draws on the published runs.)"""
+    ordered = x.sort(dim=dim).values
+    n = x.shape[dim]
+    if n == 0:
+        raise ValueError("the median of no values is undefined")
+    upper = ordered.narrow(dim, n // 2, 1)
+    if n % 2:
+        return upper.squeeze(dim)
+    return (0.5 * (ordered.narrow(dim, n // 2 - 1, 1) + upper)).squeeze(dim)
+
+
 def permutation_summary(tvd: torch.Tensor, js: torch.Tensor, barely: float = 0.01
                         ) -> dict[str, np.ndarray]:
-    """Per document: median TVD and JS over the permutations, and whether the output
-    barely moves (median TVD below ``barely``)."""
-    med_tvd = tvd.median(dim=1).values.cpu().numpy()
-    return {"median_tvd": med_tvd, "median_js": js.median(dim=1).values.cpu().numpy(),
+    """Per document: median (:func:`median`) TVD and JS over the permutations, and whether
+    the output barely moves (median TVD below ``barely``)."""
+    med_tvd = median(tvd, 1).cpu().numpy()
+    return {"median_tvd": med_tvd, "median_js": median(js, 1).cpu().numpy(),
             "barely_moves": med_tvd < barely}
 
 

@@ -37,6 +37,7 @@ from .followup import (
     adversarial_attention,
     agreement,
     attention_js_across_seeds,
+    median,
     permutation_outputs,
 )
 
@@ -145,8 +146,8 @@ def run_layer_tests(run: TrainedRun, config: LayerTestConfig | None = None,
             "instance_id": instance_ids.astype(np.int64),
             "n_items": mask.sum(1).cpu().numpy(), "pred": pred.cpu().numpy(),
             **{f"tau_{m}": agreement(alpha, s, mask) for m, s in scores.items()},
-            "perm_median_tvd": tvd.median(1).values.cpu().numpy(),
-            "perm_median_js": js.median(1).values.cpu().numpy(),
+            "perm_median_tvd": median(tvd, 1).cpu().numpy(),
+            "perm_median_js": median(js, 1).cpu().numpy(),
             "adv_js": adv_js.cpu().numpy(), "adv_tvd": adv_tvd.cpu().numpy(),
         })
     columns = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
@@ -184,7 +185,8 @@ def save_table(frame: pd.DataFrame, path: str | Path, columns: dict[str, str],
         _META_KEY: json.dumps({"schema_version": schema_version, **meta}, default=str).encode()})
     path = Path(path)
     with atomic_path(path) as tmp:
-        pq.write_table(table, tmp, compression="zstd", compression_level=19)
+        pq.write_table(table, tmp, compression="zstd", compression_level=19,
+                       write_page_checksum=True)  # verified by load_table
     return path
 
 
@@ -207,7 +209,8 @@ def load_table(path: str | Path, columns: dict[str, str], schema_version: str
         raise ResultSchemaError(f"{path} has schema {meta.get('schema_version')}, this attnlib "
                                 f"reads {schema_version}; delete it to recompute it")
     try:
-        frame = typed_table(pq.read_table(path).to_pandas(), columns)
+        frame = typed_table(pq.read_table(path, page_checksum_verification=True).to_pandas(),
+                            columns)
     except (OSError, ValueError, pa.ArrowException) as error:
         raise ResultSchemaError(f"{path} is damaged ({error}); delete it to recompute it, or "
                                 "restore it with `git checkout`") from error

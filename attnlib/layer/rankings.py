@@ -99,12 +99,43 @@ def uniform_hash(seed: int, stream: int, instance_ids: np.ndarray, n: int) -> np
     """(len(ids), n) uniform numbers in [0, 1) that depend only on (seed, stream, instance
     id, position): a SplitMix64 hash, so a document gets the same draws whatever batch it
     is in, without a random generator per document."""
+    return _hash_positions(seed, stream, np.asarray(instance_ids), np.arange(n, dtype=np.uint64))
+
+
+MAX_ITEM_LENGTH = 1 << 24  # positions within one item (tokens of a sentence) stay below this
+
+
+def position_keys(seed: int, stream: int, instance_ids: np.ndarray, shape: tuple[int, ...]
+                  ) -> np.ndarray:
+    """Uniform keys in [0, 1) of shape ``shape`` = (B, n) or (B, S, T) that depend only on
+    (seed, stream, instance id, item) and never on padding: the key of token t of
+    sentence s is hashed at position s * :data:`MAX_ITEM_LENGTH` + t, so a document padded
+    to any S x T gets the same keys on its real positions (hashing over the flattened
+    padded S x T, as before, moved every sentence after the first with the padded width).
+    For (B, n) these are exactly :func:`uniform_hash`'s keys."""
+    ids = np.asarray(instance_ids, np.int64)
+    if len(shape) == 2:
+        return uniform_hash(seed, stream, ids, shape[1])
+    if len(shape) != 3:
+        raise ValueError(f"keys are defined for (B, n) or (B, S, T) shapes, got {shape}")
+    b, n_sent, n_tok = shape
+    if n_tok > MAX_ITEM_LENGTH:
+        raise ValueError(f"items longer than {MAX_ITEM_LENGTH} tokens are not supported")
+    positions = (np.arange(n_sent, dtype=np.uint64)[:, None] * np.uint64(MAX_ITEM_LENGTH)
+                 + np.arange(n_tok, dtype=np.uint64)[None, :]).ravel()
+    return _hash_positions(seed, stream, ids, positions).reshape(b, n_sent, n_tok)
+
+
+def _hash_positions(seed: int, stream: int, instance_ids: np.ndarray, positions: np.ndarray
+                    ) -> np.ndarray:
+    """(len(ids), len(positions)) SplitMix64 uniforms, as :func:`uniform_hash` at
+    arbitrary positions."""
     with np.errstate(over="ignore"):
         base = (np.uint64(seed) * np.uint64(0x9E3779B97F4A7C15)
                 ^ np.uint64(stream) * np.uint64(0xBF58476D1CE4E5B9))
         x: np.ndarray = (base + instance_ids.astype(np.uint64)[:, None]
                          * np.uint64(0x94D049BB133111EB)
-                         + np.arange(n, dtype=np.uint64)[None, :] * np.uint64(0x9E3779B97F4A7C15))
+                         + positions.astype(np.uint64)[None, :] * np.uint64(0x9E3779B97F4A7C15))
         x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
         x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
         x = x ^ (x >> np.uint64(31))

@@ -107,7 +107,8 @@ def save_results(df: pd.DataFrame, path: str | Path, provenance: dict[str, Any],
                  omit: tuple[str, ...] = ()) -> Path:
     """Validate and write ``df`` atomically as zstd-compressed Parquet with provenance
     (without its creation time, so that identical results give identical bytes, and
-    without the :data:`DERIVED` columns, which :func:`load_results` recomputes).
+    without the :data:`DERIVED` columns, which :func:`load_results` recomputes), with a
+    CRC-32 checksum of every page that :func:`load_results` verifies.
 
     ``omit`` leaves out some of the :data:`OMITTABLE` columns (the published results do,
     to stay small); the file records which, and :func:`load_results` gives <NA> there.
@@ -137,7 +138,7 @@ def save_results(df: pd.DataFrame, path: str | Path, provenance: dict[str, Any],
     path = Path(path)
     with atomic_path(path) as tmp:
         pq.write_table(table, tmp, compression="zstd", compression_level=19,
-                       use_byte_stream_split=floats)
+                       use_byte_stream_split=floats, write_page_checksum=True)
     return path
 
 
@@ -194,7 +195,8 @@ def load_results(path: str | Path) -> pd.DataFrame:
         raise ResultSchemaError(f"{path} has schema version {provenance.get('schema_version')}"
                                 f", this attnlib reads version {SCHEMA_VERSION}; re-run the tests")
     try:
-        table = pq.read_table(path)
+        # every page's CRC-32, recorded when the file was written, is verified
+        table = pq.read_table(path, page_checksum_verification=True)
     except (OSError, ValueError, pa.ArrowException) as error:
         raise _damaged(path, error) from error
     _check_stored_types(table.schema, path)

@@ -13,7 +13,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Protocol
 
-from ..errors import ParameterError
+from ..errors import DataError, ParameterError
 from ..training.runs import TrainedRun
 from .inpage_model import (
     PAYLOAD_FORMAT,
@@ -78,7 +78,11 @@ def inpage_payload(directory: Path, load: Callable[[], TrainedRun] | None
     exported from ``load()`` (its checkpoint), else ``None`` (published without either)."""
     stored = directory / STORED_PAYLOAD
     if stored.exists():
-        payload: dict[str, Any] = json.loads(stored.read_text(encoding="utf-8"))
+        try:
+            payload: dict[str, Any] = json.loads(stored.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise DataError(f"{stored} is damaged ({type(error).__name__}); restore it with "
+                            f"`git checkout -- {stored}`") from error
         return payload
     return export_inpage_model(load()) if load is not None else None
 

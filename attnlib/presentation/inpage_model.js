@@ -319,6 +319,7 @@
 
     build(text) {
       const r = this.root, row = "display:flex;gap:10px;align-items:center;flex-wrap:wrap;margin:6px 0";
+      r.replaceChildren();  // the fallback text for pages without JavaScript
       r.style.cssText = "font-family:sans-serif;font-size:14px;max-width:820px;border:1px solid #ccc;border-radius:6px;padding:10px";
       const top = el("div", row);
       if (this.models.length > 1) {
@@ -352,7 +353,7 @@
       this.status.className = "attnlib-inpage-status";
       r.append(top, this.textarea, controls, this.tokensDiv, this.probsDiv, this.status,
         el("div", "font-size:0.8em;color:#555;margin-top:4px",
-          "Shading: attention weight (darker = more). Click a word to erase or restore it. " +
+          "Shading and small numbers: attention weight (darker = more). Click a word to erase or restore it. " +
           "Dashed underline: not in the model's vocabulary (read as the unknown word)."));
     }
 
@@ -391,7 +392,10 @@
         s.className = "attnlib-inpage-token" + (erased ? " erased" : "");
         s.title = `alpha ${view.alpha[i].toFixed(4)} | gradient ${view.gradient[i].toExponential(3)}`;
         s.addEventListener("click", () => { if (this.erased.has(i)) this.erased.delete(i); else this.erased.add(i); this.render(); });
-        this.tokensDiv.append(s);
+        const w = el("span", "font-size:0.7em;color:#555;vertical-align:super;margin-right:2px",
+          view.alpha[i].toFixed(3));  // the attention weight, readable without hovering
+        w.className = "attnlib-inpage-alpha";
+        this.tokensDiv.append(s, w);
       });
       const probs = model.erasedProbabilities(view, this.erased);
       probs.forEach((p, c) => {
@@ -407,7 +411,9 @@
       });
       const flipped = argmax(probs) !== view.pred;
       const unknown = ids.filter((id) => id === model.unk).length;
-      this.status.textContent = (flipped ? "DECISION FLIPPED" : "decision unchanged") +
+      const now = argmax(probs);
+      this.status.textContent = `predicted: ${model.classes[now]} (${probs[now].toFixed(3)})` +
+        (flipped ? ` | DECISION FLIPPED from ${model.classes[view.pred]}` : " | decision unchanged") +
         ` | erased ${this.erased.size} of ${view.n} words | ${unknown} unknown`;
       this.status.style.color = flipped ? "#c0392b" : "#2d6a2d";
     }

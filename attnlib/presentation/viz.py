@@ -222,9 +222,10 @@ def show_source(obj: Any) -> Any:
     return Code(inspect.getsource(obj), language="python")
 
 
-VERDICT_COLORS = {"holds": "#2d6a2d", "partly": "#d9a400", "does not hold": "#c0392b",
-                  "not testable": "#999999", "finds the planted token": "#2d6a2d",
-                  "no better than random": "#c0392b", "model does not rely on it": "#999999"}
+VERDICT_COLORS = {"holds": "#2d6a2d", "partly": "#d9a400", "borderline": "#7b68b5",
+                  "does not hold": "#c0392b", "not testable": "#999999",
+                  "finds the planted token": "#2d6a2d", "no better than random": "#c0392b",
+                  "model does not rely on it": "#999999"}
 
 
 def claims_chart(evaluated: pd.DataFrame, claim: str, statistic: str,
@@ -250,6 +251,36 @@ def claims_chart(evaluated: pd.DataFrame, claim: str, statistic: str,
     return alt.layer(bars, points, *rules, data=data).properties(width=260, height=130).facet(
         facet=alt.Facet("dataset:N", title=None), columns=PANELS_PER_ROW).properties(
         title=statistic)
+
+
+def specification_chart(robust: pd.DataFrame, claim: str, title: str = "") -> alt.Chart:
+    """One claim's specification curve, compactly: per dataset (rows) and model
+    (columns), the share of the defensible specifications under which the cell holds
+    (:func:`attnlib.analysis.specification.robustness`), coloured from red (holds under
+    none) to green (under all), with the share printed; grey cells are not testable.
+    Hover a cell for its label, the number of specifications and the stated verdict."""
+    data = robust[robust["claim"] == claim].assign(
+        share_text=lambda d: [("–" if pd.isna(v) else f"{v:.0%}") for v in d["holds_share"]])
+    tooltip = ["dataset:N", "model:N", alt.Tooltip("holds_share:Q", format=".0%",
+                                                   title="share holding"),
+               "specifications:Q", "label:N"]
+    if "stated" in data:
+        tooltip.append(alt.Tooltip("stated:N", title="stated verdict"))
+    base = alt.Chart(data).encode(
+        x=alt.X("model:N", sort=MODEL_ORDER, title=None, axis=alt.Axis(labelAngle=0)),
+        y=alt.Y("dataset:N", title=None))
+    cells = base.mark_rect(stroke="white").encode(
+        color=alt.Color("holds_share:Q", title="share of specifications holding",
+                        scale=alt.Scale(domain=[0, 0.5, 1], range=["#c0392b", "#f2e6a7",
+                                                                   "#2d6a2d"]),
+                        legend=alt.Legend(orient="bottom", format=".0%", gradientLength=200)),
+        tooltip=tooltip)
+    text = base.mark_text(fontSize=10).encode(
+        text="share_text:N",
+        color=alt.condition("datum.holds_share > 0.25 && datum.holds_share < 0.75",
+                            alt.value("black"), alt.value("white")))
+    return (cells + text).properties(width=alt.Step(62), height=alt.Step(20),
+                                     title=title or claim)
 
 
 OUTCOME_COLORS = {"flips before full erasure": "#4c78a8",

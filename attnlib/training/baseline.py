@@ -8,6 +8,7 @@ models out of its verdicts.
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -21,6 +22,7 @@ from ..config import config_hash
 from ..data.corpus import EncodedCorpus, PreparedData
 from ..errors import DataError
 
+log = logging.getLogger(__name__)
 BASELINE_VERSION = "3"  # 3: fitted on one thread (see tfidf_baseline)
 C_GRID = (0.25, 1.0, 4.0, 16.0)
 BASELINES_FILE = "baselines.json"
@@ -103,10 +105,14 @@ def ensure_baseline(data: PreparedData) -> BaselineResult:
     """:func:`tfidf_baseline`, cached beside the prepared data."""
     path = data.train.tokens_path.parent / BASELINES_FILE if data.train.tokens_path else None
     if path is not None and path.exists():
-        raw = read_json(path)
-        if raw.get("version") == BASELINE_VERSION and raw.get("data_hash") == config_hash(
-                data.config):
-            return BaselineResult(**raw)
+        try:
+            raw = read_json(path)
+            if raw.get("version") == BASELINE_VERSION and raw.get("data_hash") == config_hash(
+                    data.config):
+                return BaselineResult(**raw)
+        except (OSError, ValueError, TypeError, AttributeError) as error:  # a damaged cache
+            log.warning("the cached baseline %s is damaged (%s); recomputing it", path,
+                        type(error).__name__)
     result = tfidf_baseline(data)
     if path is not None:
         write_json(path, result.to_dict())

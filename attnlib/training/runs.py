@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from ..config import RunConfig
-from ..data.corpus import PreparedData, prepare_data
+from ..data.corpus import PreparedData, prepare_data, source_identity
 from ..errors import AttnlibError, DataError
 from ..integrity import damaged, load_torch_file, read_run_json, sha256_of, verify_checksums
 from ..models import AttentionClassifier, build_model
@@ -32,6 +32,7 @@ class TrainedRun:
 
     @cached_property
     def data(self) -> PreparedData:
+        check_same_data(self.directory, self.metrics, self.config.data.dataset)
         data = prepare_data(self.config.data, progress=False)
         saved = read_run_json(self.directory / VOCAB_FILE)
         if list(data.vocab.itos) != saved:
@@ -52,6 +53,30 @@ class TrainedRun:
         return self.config.model.name
 
 
+def check_same_data(directory: Path, metrics: dict[str, Any], dataset: str) -> None:
+    """Refuse to use a run on other documents than it was trained on: the SHA-256 of the
+    dataset's files, recorded in ``metrics.json``, against the files there now (runs
+    trained before the record, and files known only by size and time, are not checked)."""
+    recorded = metrics.get("data_sha256")
+    if not isinstance(recorded, dict):
+        return
+    now = source_identity(dataset)
+    for split in ("train", "test"):
+        old, new = recorded.get(split), now.get(split)
+        if isinstance(old, str) and isinstance(new, str) and _is_sha256(old) \
+                and _is_sha256(new) and old != new:
+            raise DataError(
+                f"the {split} documents of {dataset!r} changed since {directory} was trained "
+                f"(trained on {old[:12]}, the files now are {new[:12]}); test the run on the "
+                f"documents it was trained on (add them again, under another name for the new "
+                f"ones), or train the run again on the new documents")
+
+
+def _is_sha256(value: Any) -> bool:
+    return isinstance(value, str) and len(value) == 64 and all(
+        c in "0123456789abcdef" for c in value)
+
+
 def load_run(directory: str | Path, device: str | torch.device = "auto") -> TrainedRun:
     """Load a finished run directory (written by :func:`attnlib.training.train.train_run`)."""
     directory = Path(directory)
@@ -63,7 +88,10 @@ def load_run(directory: str | Path, device: str | torch.device = "auto") -> Trai
                         "first with `attnlib train ... --out DIR`, or run that command again "
                         "to resume it")
     metrics = read_run_json(directory / METRICS_FILE, ("test_accuracy", "config_hash"))
-    verify_checksums(directory, metrics.get("checksums", {}))
+    recorded = metrics.get("checksums", {})
+    if not isinstance(recorded, dict):
+        raise damaged(directory / METRICS_FILE, "has checksums that are not an object")
+    verify_checksums(directory, recorded)
     raw = read_run_json(directory / CONFIG_FILE, ("hash", "data", "model", "train"))
     saved_hash = raw.pop("hash")
     try:

@@ -5,8 +5,11 @@ progress bars. Explained in the book chapter "Models" (book/models.ipynb).
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import logging
+import math
 import random
 import shutil
 import signal
@@ -23,15 +26,20 @@ from tqdm.auto import tqdm
 from ..atomic import check_writable_folder, save_torch, write_json
 from ..config import RunConfig
 from ..data.batching import collate, make_batches
-from ..data.corpus import EncodedCorpus, PreparedData, prepare_data
-from ..errors import AttnlibError, ParameterError
+from ..data.corpus import EncodedCorpus, PreparedData, prepare_data, source_identity
+from ..errors import AttnlibError, DataError, ParameterError
 from ..integrity import (
     LOCK_FILE,
     RunDamagedError,
     checksums,
+    damaged,
+    load_checked_torch,
     load_torch_file,
     read_run_json,
     run_lock,
+    save_checked_torch,
+    sha256_of,
+    verify_checksums,
 )
 from ..models import AttentionClassifier, build_model
 from ..provenance import provenance
@@ -41,6 +49,9 @@ STATE_FILE, MODEL_FILE, METRICS_FILE = "train_state.pt", "model.pt", "metrics.js
 CONFIG_FILE, HISTORY_FILE, VOCAB_FILE = "config.json", "history.json", "vocab.json"
 CHECKPOINT_EVERY_S = 120.0
 RUN_FILES = (CONFIG_FILE, VOCAB_FILE, MODEL_FILE, HISTORY_FILE)  # checksummed in metrics
+# what every finished run's metrics.json holds (a file without them is damaged)
+METRICS_KEYS = ("run", "config_hash", "dev_accuracy", "test_accuracy", "majority_baseline",
+                "epochs", "train_seconds", "n_train", "n_test")
 
 
 class TrainingInterrupted(AttnlibError):
@@ -97,15 +108,43 @@ class _State:
     loss_docs: int = 0
     history: list[dict[str, Any]] = field(default_factory=list)
     finished: bool = False
+    model_sha256: str | None = None  # of model.pt (the best epoch's weights) when saved
 
 
 def _save_state(path: Path, state: _State, model: nn.Module, optimizer: torch.optim.Optimizer,
                 scheduler: Any) -> None:
+    """Save the training state with the SHA-256 of its bytes (verified on resume); the
+    state records the SHA-256 of ``model.pt`` too, so that a checkpoint altered between an
+    interruption and the resume is never used."""
     payload = {"state": state.__dict__, "model": model.state_dict(),
                "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
                "torch_rng": torch.get_rng_state(),
                "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
-    save_torch(payload, path)
+    save_checked_torch(payload, path)
+
+
+def _state_fix(out: Path) -> str:
+    return (f"delete it to restart the run from its first epoch, or delete the run folder "
+            f"{out} and train again")
+
+
+def _check_model_file(out: Path, state: _State, model: nn.Module | None) -> None:
+    """Verify ``model.pt`` against the SHA-256 the training state recorded. An
+    interruption between the state's and the checkpoint's write at an epoch end (the
+    state is written first) leaves the previous checkpoint: the state's weights are then
+    the best epoch's, and the checkpoint is written again from them (``model``: the
+    model holding the state's weights; ``None``: no rewriting)."""
+    path = out / MODEL_FILE
+    if state.model_sha256 is None or (path.exists() and sha256_of(path) == state.model_sha256):
+        return
+    if state.batch_index == 0 and state.best_epoch == state.epoch and model is not None:
+        save_torch(model.state_dict(), path)
+        if sha256_of(path) == state.model_sha256:
+            return
+    problem = "is missing" if not path.exists() else (
+        "does not match the checksum recorded in train_state.pt (altered or corrupted)")
+    raise RunDamagedError(f"{path} (the best epoch's checkpoint) {problem}; delete the run "
+                          f"folder {out} and train the run again")
 
 
 class _StopRequests:
@@ -137,11 +176,22 @@ class _StopRequests:
             signal.signal(sig, handler)
 
 
+def _finished_metrics(out: Path) -> dict[str, Any]:
+    """The ``metrics.json`` of a finished run, checked like any run file: a JSON object
+    with the keys a finished run has, and every checksum it records verified."""
+    metrics = read_run_json(out / METRICS_FILE, METRICS_KEYS)
+    recorded = metrics.get("checksums", {})
+    if not isinstance(recorded, dict):
+        raise damaged(out / METRICS_FILE, "has checksums that are not an object")
+    verify_checksums(out, recorded)
+    return metrics
+
+
 def _check_run_dir(out: Path, config: RunConfig) -> None:
     existing = out / CONFIG_FILE
     if existing.exists():
-        saved = read_run_json(existing)
-        if not isinstance(saved, dict) or saved.get("hash") != config.hash:
+        saved = read_run_json(existing, ("hash",))
+        if saved.get("hash") != config.hash:
             raise ParameterError(
                 f"{out} already holds a different run (config hash {saved.get('hash')}, this "
                 f"one is {config.hash}); choose another output directory or delete it"
@@ -179,17 +229,24 @@ def train_run(
     Returns:
         The contents of ``out/metrics.json``.
     """
+    if isinstance(checkpoint_every_s, bool) or not isinstance(checkpoint_every_s, (int, float)) \
+            or not math.isfinite(checkpoint_every_s) or checkpoint_every_s < 0:
+        raise ParameterError(f"checkpoint_every_s must be a finite number of seconds >= 0, "
+                             f"got {checkpoint_every_s!r}")
+    if not str(out).strip():
+        raise ParameterError("the run folder `out` is empty; name a folder, for example "
+                             "runs/imdb-flan")
     out = Path(out)
     _check_run_dir(out, config)
     if (out / METRICS_FILE).exists():
-        return read_run_json(out / METRICS_FILE)
+        return _finished_metrics(out)
     check_writable_folder(out, f"cannot write the run folder {out}", "another --out")
     created = not out.exists()
     try:
         with run_lock(out, lock_timeout_s, on_wait=lambda: print(
                 f"waiting for another process that is training {out}...", flush=True)):
             if (out / METRICS_FILE).exists():  # finished while we waited
-                return read_run_json(out / METRICS_FILE)
+                return _finished_metrics(out)
             return _train_locked(config, out, device, progress, data, stop_after_steps,
                                  checkpoint_every_s)
     except Exception:
@@ -199,6 +256,20 @@ def train_run(
         raise
 
 
+def check_testable(config: RunConfig, data: PreparedData) -> None:
+    """Refuse, before any training, a HAN run whose test documents all have one sentence:
+    its tested attention layer would have a single item, and the erasure tests (which
+    compare items) could not run on the trained model (book/data.ipynb)."""
+    if config.model.arch != "han" or len(data.test) == 0:
+        return
+    if int((data.test.n_sentences > 1).sum()) == 0:
+        raise DataError(
+            f"{config.label}: all {len(data.test)} test documents of {config.data.dataset} "
+            "have a single sentence, so HAN's sentence-level attention would have one item "
+            "and the erasure tests could not run on it; train a FLAN model (--arch flan: its "
+            "items are tokens) or use documents with more than one sentence")
+
+
 def _train_locked(config: RunConfig, out: Path, device: str | torch.device, progress: bool,
                   data: PreparedData | None, stop_after_steps: int | None,
                   checkpoint_every_s: float) -> dict[str, Any]:
@@ -206,6 +277,7 @@ def _train_locked(config: RunConfig, out: Path, device: str | torch.device, prog
     data = data or prepare_data(config.data, progress=progress)
     if data.config != config.data:
         raise ParameterError("the prepared data do not belong to this run's data config")
+    check_testable(config, data)
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / CONFIG_FILE, {"hash": config.hash, **config.to_dict()})
     write_json(out / VOCAB_FILE, list(data.vocab.itos))
@@ -222,7 +294,7 @@ def _train_locked(config: RunConfig, out: Path, device: str | torch.device, prog
     state = _State()
     state_path = out / STATE_FILE
     if state_path.exists():
-        saved = load_torch_file(state_path, dev)
+        saved = load_checked_torch(state_path, dev, _state_fix(out))
         try:
             model.load_state_dict(saved["model"])
             optimizer.load_state_dict(saved["optimizer"])
@@ -233,8 +305,10 @@ def _train_locked(config: RunConfig, out: Path, device: str | torch.device, prog
             state = _State(**saved["state"])
         except (KeyError, TypeError, ValueError, RuntimeError) as error:
             raise RunDamagedError(
-                f"{state_path} does not hold a training state of this run ({error}); delete "
-                "it to restart the run from its first epoch") from error
+                f"{state_path} does not hold a training state of this run ({error}); "
+                f"{_state_fix(out)}") from error
+        del saved
+        _check_model_file(out, state, model)
         log.info("resuming %s at epoch %d, batch %d", out, state.epoch + 1, state.batch_index)
 
     loss_fn = nn.CrossEntropyLoss()
@@ -301,16 +375,21 @@ def _train_locked(config: RunConfig, out: Path, device: str | torch.device, prog
                     tqdm.write(f"{config.label} epoch {state.epoch + 1}: train loss "
                                f"{state.history[-1]['train_loss']:.4f}, dev accuracy "
                                f"{dev_acc:.4f}")
-                if dev_acc > state.best_dev:
+                best = dev_acc > state.best_dev
+                if best:
                     state.best_dev, state.best_epoch = dev_acc, state.epoch + 1
                     state.bad_epochs = 0
-                    save_torch(model.state_dict(), out / MODEL_FILE)
+                    weights = io.BytesIO()
+                    torch.save(model.state_dict(), weights)
+                    state.model_sha256 = hashlib.sha256(weights.getvalue()).hexdigest()
                 else:
                     state.bad_epochs += 1
                 state.epoch += 1
                 state.batch_index, state.loss_sum, state.loss_docs = 0, 0.0, 0
                 state.finished = state.bad_epochs >= tc.patience
-                save()
+                save()  # first the state (which records the checkpoint's SHA-256)...
+                if best:  # ...then the checkpoint (see _check_model_file)
+                    save_torch(model.state_dict(), out / MODEL_FILE)
                 last_save = time.monotonic()
                 if stops.requested:
                     raise TrainingInterrupted(
@@ -321,6 +400,7 @@ def _train_locked(config: RunConfig, out: Path, device: str | torch.device, prog
             f"stopped at once in epoch {state.epoch + 1}; run the same command again to "
             "resume from the last saved checkpoint") from None
 
+    _check_model_file(out, state, None)
     model.load_state_dict(load_torch_file(out / MODEL_FILE, dev))
     test_acc = accuracy(model, data.test, tc.token_cap)
     majority = int(np.bincount(data.train.labels, minlength=data.spec.n_classes).argmax())
@@ -333,7 +413,8 @@ def _train_locked(config: RunConfig, out: Path, device: str | torch.device, prog
         "stopped_early": state.finished and state.epoch < tc.max_epochs,
         "train_seconds": round(state.seconds, 1), "n_train": len(data.train),
         "n_dev": len(data.dev), "n_test": len(data.test), "data_stats": data.stats,
-        "data_cache_key": data.cache_key, "provenance": provenance(dev, tc.seed),
+        "data_cache_key": data.cache_key, "data_sha256": source_identity(config.data.dataset),
+        "provenance": provenance(dev, tc.seed),
     }
     write_json(out / HISTORY_FILE, state.history)
     metrics["checksums"] = checksums(out, list(RUN_FILES))
