@@ -18,7 +18,7 @@ paper hold?" (book/paper_claims.ipynb).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import numpy as np
@@ -26,6 +26,7 @@ import pandas as pd
 
 from ..layer.results import validate
 from .bias_class import censored_first_flip, multi_outcomes
+from .cells import Cell, ResultCells
 from .stats import CrossedBootstrap, Reduce, mean_of_first
 
 Verdict = str  # "holds", "partly", "does not hold", "not testable"
@@ -259,16 +260,46 @@ def _without_runs(df: pd.DataFrame, runs: Iterable[str]) -> pd.DataFrame:
     return df[~drop] if drop.any() else df
 
 
-def evaluate_claims(results: pd.DataFrame, n_boot: int = 1000, seed: int = 0,
+def evaluate_claims(results: pd.DataFrame | ResultCells, n_boot: int = 1000, seed: int = 0,
                     exclude_runs: Iterable[str] = ()) -> pd.DataFrame:
     """One row per claim x dataset x model: estimate, 95% interval, threshold and minimum
     effect, share of ties, documents used and left out, seeds and verdict.
 
     Seeds of a model share the test documents and are combined by a crossed bootstrap
     (:class:`attnlib.analysis.stats.CrossedBootstrap`). Runs whose config hash is in
-    ``exclude_runs`` (models that did not learn their task) are left out.
+    ``exclude_runs`` (models that did not learn their task) are left out. ``results``
+    may be the whole table or :class:`attnlib.analysis.cells.ResultCells`, read one run
+    at a time (same numbers).
     """
+    if isinstance(results, ResultCells):
+        skip = set(exclude_runs)
+        cells = ((c.dataset, c.model, c.seed_frames(skip)) for c in results.cells()
+                 if any(r.run not in skip for r in c.runs))
+        return pd.DataFrame(evaluate_cells(cells, CLAIMS, n_boot, seed),
+                            columns=EVALUATED_COLUMNS)
     return evaluate_claim_set(validate(results), CLAIMS, n_boot, seed, exclude_runs)
+
+
+@dataclass
+class ClaimTable:
+    """:func:`evaluate_claims` as a reducer of :meth:`ResultCells.reduce`, for a pass
+    that reads each cell once for several tables."""
+
+    n_boot: int = 1000
+    seed: int = 0
+    exclude_runs: Iterable[str] = ()
+    claims: Sequence[Claim] = CLAIMS
+    rows: list[dict[str, object]] = field(default_factory=list)
+
+    def add(self, cell: Cell, frame: pd.DataFrame) -> None:
+        frame = _without_runs(frame, self.exclude_runs)
+        if len(frame):
+            by_seed = (g for _s, g in frame.groupby("model_seed", observed=True))
+            self.rows += evaluate_cells([(cell.dataset, cell.model, by_seed)], self.claims,
+                                        self.n_boot, self.seed)
+
+    def result(self) -> pd.DataFrame:
+        return pd.DataFrame(self.rows, columns=EVALUATED_COLUMNS)
 
 
 def evaluate_claim_set(df: pd.DataFrame, claims: Sequence[Claim], n_boot: int = 1000,
@@ -277,15 +308,34 @@ def evaluate_claim_set(df: pd.DataFrame, claims: Sequence[Claim], n_boot: int = 
     ``model``, ``model_seed`` and ``instance_id`` columns and claims that read it (the
     follow-up tests' claims read the layer-test table, :mod:`attnlib.analysis.followup_claims`)."""
     df = _without_runs(df, exclude_runs)
-    rows = []
-    for (dataset, model), group in df.groupby(["dataset", "model"], observed=True):
-        by_seed = [g for _s, g in group.groupby("model_seed", observed=True)]
-        instances = pd.Index(sorted(group["instance_id"].unique()), name="instance_id")
-        boot = CrossedBootstrap(len(by_seed), len(instances), n_boot, seed)
-        for claim in claims:
-            if claim.models == "han" and not str(model).startswith("HAN"):
-                continue
-            per_seed = [claim.values(g) for g in by_seed]
+    cells = ((dataset, model, (g for _s, g in group.groupby("model_seed", observed=True)))
+             for (dataset, model), group in df.groupby(["dataset", "model"], observed=True))
+    return pd.DataFrame(evaluate_cells(cells, claims, n_boot, seed), columns=EVALUATED_COLUMNS)
+
+
+def evaluate_cells(cells: Iterable[tuple[str, str, Iterable[pd.DataFrame]]],
+                   claims: Sequence[Claim], n_boot: int = 1000, seed: int = 0
+                   ) -> list[dict[str, object]]:
+    """The rows of :func:`evaluate_claim_set`, from (dataset, model, one frame per
+    training seed in ascending order) per cell. Each seed's frame is reduced to the
+    claims' per-document values before the next is read, so a cell never needs more
+    than one run in memory (:class:`attnlib.analysis.cells.ResultCells`)."""
+    rows: list[dict[str, object]] = []
+    for dataset, model, seed_frames in cells:
+        cell_claims = [c for c in claims
+                       if not (c.models == "han" and not str(model).startswith("HAN"))]
+        values: dict[str, list[pd.DataFrame]] = {c.id: [] for c in cell_claims}
+        ids: set[int] = set()
+        n_seeds = 0
+        for frame in seed_frames:
+            n_seeds += 1
+            ids.update(frame["instance_id"].unique())
+            for claim in cell_claims:
+                values[claim.id].append(claim.values(frame))
+        instances = pd.Index(sorted(ids), name="instance_id")
+        boot = CrossedBootstrap(n_seeds, len(instances), n_boot, seed)
+        for claim in cell_claims:
+            per_seed = values.pop(claim.id)
             cube = _aligned(per_seed, instances)
             est, low, high = boot.interval(cube, claim.reduce)
             stacked = pd.concat(per_seed)
@@ -296,10 +346,10 @@ def evaluate_claim_set(df: pd.DataFrame, claims: Sequence[Claim], n_boot: int = 
                          "statistic": claim.statistic, "estimate": est, "ci_low": low,
                          "ci_high": high, "threshold": claim.threshold,
                          "min_effect": claim.min_effect, "ties": ties,
-                         "seeds": len(by_seed), "documents": int(used.sum()),
+                         "seeds": n_seeds, "documents": int(used.sum()),
                          "left_out": float(1 - used.mean()) if len(used) else np.nan,
                          "verdict": claim.judge(est, low, high)})
-    return pd.DataFrame(rows, columns=EVALUATED_COLUMNS)
+    return rows
 
 
 def _overall(verdicts: pd.Series) -> tuple[str, int, int, int, int]:
@@ -384,7 +434,7 @@ def _fraction_per_document(group: pd.DataFrame) -> pd.Series:
     return frac.groupby(m["instance_id"]).mean()
 
 
-def encoder_effect(results: pd.DataFrame, n_boot: int = 1000, seed: int = 0,
+def encoder_effect(results: pd.DataFrame | ResultCells, n_boot: int = 1000, seed: int = 0,
                    exclude_runs: Iterable[str] = ()) -> pd.DataFrame:
     """Does the encoder change how much must be erased? A paired, per-document comparison.
 
@@ -397,15 +447,51 @@ def encoder_effect(results: pd.DataFrame, n_boot: int = 1000, seed: int = 0,
     reading names the direction only when that share's interval clears 50% by
     :data:`ENCODER_MIN_EFFECT`.
     """
-    from scipy.stats import binomtest
-
+    if isinstance(results, ResultCells):
+        return results.reduce({"effect": EncoderEffect(n_boot, seed, exclude_runs)})["effect"]
     df = validate(results)
     df = df[(df["test"] == "multi") & ~df["run"].isin(set(exclude_runs))]
+    per_cell = {(str(dataset), str(arch)): {
+        str(enc): _fraction_per_document(g) for enc, g in group.groupby("encoder", observed=True)}
+        for (dataset, arch), group in df.groupby(["dataset", "arch"], observed=True)}
+    return _encoder_table(per_cell, n_boot, seed)
+
+
+@dataclass
+class EncoderEffect:
+    """:func:`encoder_effect` as a reducer of :meth:`ResultCells.reduce`: keeps each
+    cell's per-document fractions (one float per document) and compares the encoders
+    at the end, drawing the bootstrap in the same order as on the whole table."""
+
+    n_boot: int = 1000
+    seed: int = 0
+    exclude_runs: Iterable[str] = ()
+    fractions: dict[tuple[str, str], dict[str, pd.Series]] = field(default_factory=dict)
+
+    def add(self, cell: Cell, frame: pd.DataFrame) -> None:
+        multi = frame[(frame["test"] == "multi") & ~frame["run"].isin(set(self.exclude_runs))]
+        if len(multi):
+            self.fractions.setdefault((cell.dataset, cell.arch), {})[cell.encoder] = \
+                _fraction_per_document(multi)
+
+    def result(self) -> pd.DataFrame:
+        return _encoder_table(dict(sorted(self.fractions.items())), self.n_boot, self.seed)
+
+
+ENCODER_COLUMNS = ["dataset", "arch", "comparison", "documents", "median_difference",
+                   "median_low", "median_high", "share_more", "share_low", "share_high",
+                   "same", "sign_test_p", "reading"]
+
+
+def _encoder_table(per_cell: dict[tuple[str, str], dict[str, pd.Series]], n_boot: int,
+                   seed: int) -> pd.DataFrame:
+    """The rows of :func:`encoder_effect` from, per (dataset, arch) in sorted order and
+    encoder, the per-document fractions (one random stream for all cells, in order)."""
+    from scipy.stats import binomtest
+
     rows = []
     rng = np.random.default_rng(seed)
-    for (dataset, arch), group in df.groupby(["dataset", "arch"], observed=True):
-        per_encoder = {enc: _fraction_per_document(g)
-                       for enc, g in group.groupby("encoder", observed=True)}
+    for (dataset, arch), per_encoder in per_cell.items():
         for a, b in ENCODER_PAIRS:
             if a not in per_encoder or b not in per_encoder:
                 continue
@@ -442,8 +528,5 @@ def encoder_effect(results: pd.DataFrame, n_boot: int = 1000, seed: int = 0,
                 "sign_test_p": (binomtest(more, more + fewer).pvalue if more + fewer
                                 else np.nan),
                 "reading": reading})
-    columns = ["dataset", "arch", "comparison", "documents", "median_difference",
-               "median_low", "median_high", "share_more", "share_low", "share_high", "same",
-               "sign_test_p", "reading"]
     out = pd.DataFrame(rows)
-    return out[columns] if len(out) else pd.DataFrame(columns=columns)
+    return out[ENCODER_COLUMNS] if len(out) else pd.DataFrame(columns=ENCODER_COLUMNS)

@@ -5,7 +5,7 @@ Every value is computed from the results; the sentences only pick words ("most",
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -13,7 +13,8 @@ from ..config import SMALL_DEV
 from ..data import get_dataset
 from ..plan import describe_runs, planned_runs
 from . import summaries
-from .claims import claim_verdicts, encoder_effect, evaluate_claims
+from .cells import DocumentCount, ResultCells, per_cell
+from .claims import ClaimTable, EncoderEffect, claim_verdicts, encoder_effect, evaluate_claims
 
 if TYPE_CHECKING:  # a type only: report stays free of the training pipeline
     from ..study import Study
@@ -85,21 +86,48 @@ def weak_model_note(checks: pd.DataFrame) -> str:
             "claims chapter leaves them out of its verdicts.")
 
 
-def key_findings(results: pd.DataFrame, metrics: pd.DataFrame,
+def finding_tables(results: pd.DataFrame | ResultCells,
+                   exclude_runs: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
+    """The tables :func:`key_findings` reads, from the whole results table or, in one
+    pass over the cells, from :class:`attnlib.analysis.cells.ResultCells`."""
+    if isinstance(results, ResultCells):
+        return results.reduce({
+            "n_documents": DocumentCount(),
+            "shares": summaries.negative_delta_js_share,
+            "flips": summaries.flip_table,
+            "summary": summaries.fraction_to_flip_summary,
+            "duel": per_cell(summaries.head_to_head, "attention", "gradient",
+                             results.scan()["first_seeds"]),
+            "effect": EncoderEffect(n_boot=200, exclude_runs=exclude_runs),
+            "claims": ClaimTable(n_boot=300, exclude_runs=exclude_runs)})
+    return {
+        "n_documents": results.groupby("dataset")["instance_id"].nunique().sum(),
+        "shares": summaries.negative_delta_js_share(results),
+        "flips": summaries.flip_table(results),
+        "summary": summaries.fraction_to_flip_summary(results),
+        "duel": summaries.head_to_head(results, "attention", "gradient"),
+        "effect": encoder_effect(results, n_boot=200, exclude_runs=exclude_runs),
+        "claims": evaluate_claims(results, n_boot=300, exclude_runs=exclude_runs)}
+
+
+def key_findings(results: pd.DataFrame | ResultCells, metrics: pd.DataFrame,
                  exclude_runs: list[str] | tuple[str, ...] = ()) -> dict[str, str]:
     """Named findings (all strings, ready for ``myst_nb.glue``); the claim verdicts
-    leave out the runs in ``exclude_runs`` (models that did not learn their task)."""
+    leave out the runs in ``exclude_runs`` (models that did not learn their task).
+    ``results``: the whole table, or :class:`attnlib.analysis.cells.ResultCells` (one
+    pass over the cells, same findings)."""
+    tables = finding_tables(results, exclude_runs)
     out: dict[str, str] = {}
     acc = metrics.groupby(["dataset", "model"], as_index=False)["test_accuracy"].mean()
     lo, hi = acc.loc[acc["test_accuracy"].idxmin()], acc.loc[acc["test_accuracy"].idxmax()]
     out["n_runs"] = str(len(metrics))
     out["data_caveat"] = data_caveat(sorted(metrics["dataset"].unique()))
     out["seed_coverage"] = _seed_sentence(metrics)
-    out["n_documents"] = f"{results.groupby('dataset')['instance_id'].nunique().sum():,}"
+    out["n_documents"] = f"{tables['n_documents']:,}"
     out["accuracy_range"] = (f"{_pct(lo['test_accuracy'])} ({_where(lo)}) to "
                              f"{_pct(hi['test_accuracy'])} ({_where(hi)})")
 
-    shares = summaries.negative_delta_js_share(results)
+    shares = tables["shares"]
     att = shares[shares["ranking"] == "attention"]
     lo, hi = att.loc[att["negative_share"].idxmin()], att.loc[att["negative_share"].idxmax()]
     mostly = (att["negative_share"] < 0.5).all()
@@ -110,7 +138,7 @@ def key_findings(results: pd.DataFrame, metrics: pd.DataFrame,
         + ("for most documents in every model" if mostly else
            "for most documents in some models but not in all"))
 
-    flips = summaries.flip_table(results)
+    flips = tables["flips"]
     han = flips[flips["model"].str.startswith("HAN")]
     pool = han if not han.empty else flips
     family = "HAN" if not han.empty else "the tested"
@@ -119,7 +147,7 @@ def key_findings(results: pd.DataFrame, metrics: pd.DataFrame,
                        f"{_pct(mean_top)} of documents on average, and a random item alone "
                        f"flipped them for {_pct(float(pool['only_random'].mean()) / 100)}")
 
-    summary = summaries.fraction_to_flip_summary(results)
+    summary = tables["summary"]
     medians = summary.groupby("ranking")["median"].median()
     names = {"attention": "attention", "gradient": "gradient",
              "grad_x_attention": "gradient × attention", "random": "random"}
@@ -142,17 +170,16 @@ def key_findings(results: pd.DataFrame, metrics: pd.DataFrame,
     else:
         out["never_flip_attention"] = "no multi-weight results were computed"
 
-    duel = summaries.head_to_head(results, "attention", "gradient")
+    duel = tables["duel"]
     weights = duel["n"] / duel["n"].sum()
     loss = float((duel["loss"] * weights).sum())
     win = float((duel["win"] * weights).sum())
     out["gradient_duel"] = (f"of the documents that either ranking flips before full erasure, "
                             f"the gradient ranking needed fewer items than attention for "
                             f"{_pct(loss)} and more for {_pct(win)}")
-    out["encoder_effect"] = _encoder_sentence(
-        encoder_effect(results, n_boot=200, exclude_runs=exclude_runs))
+    out["encoder_effect"] = _encoder_sentence(tables["effect"])
 
-    verdicts = claim_verdicts(evaluate_claims(results, n_boot=300, exclude_runs=exclude_runs))
+    verdicts = claim_verdicts(tables["claims"])
     out["interpretation"] = _interpretation(verdicts)
     counts = verdicts["verdict"].value_counts()
     out["claims_summary"] = (f"{int(counts.get('holds', 0))} of {len(verdicts)} claims hold in "
