@@ -13,7 +13,8 @@ from typing import Literal
 
 from .. import paths
 from ..errors import DataError, check_type
-from .registry import DatasetSpec, get_dataset
+from .catalog import get_dataset
+from .registry import DatasetSpec
 from .sources import SPLITS, fetch_and_normalize, iter_jsonl_gz, verify_checksum
 
 Origin = Literal["mirror", "damaged-mirror", "added", "download-cache", "download",

@@ -7,7 +7,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from ..errors import UnknownNameError
 from ..registry import Registry
 
 Status = Literal["genuine", "substitute", "partial", "user"]
@@ -270,24 +269,3 @@ for _spec in (
     ),
 ):
     DATASETS.add(_spec.id, _spec)
-
-
-def get_dataset(dataset_id: str) -> DatasetSpec:
-    """The registered dataset ``dataset_id``, built in or added with ``attnlib data add``;
-    an unknown id lists the valid ones."""
-    if isinstance(dataset_id, str) and dataset_id not in DATASETS:
-        from .user import list_user_datasets, user_spec
-
-        try:
-            return user_spec(dataset_id)
-        except KeyError:
-            raise UnknownNameError("dataset", dataset_id,
-                                   [*DATASETS.names(), *list_user_datasets()]) from None
-    return DATASETS.get(dataset_id)
-
-
-def list_datasets() -> list[str]:
-    """Every registered dataset id, then those added with ``attnlib data add``."""
-    from .user import list_user_datasets
-
-    return [*DATASETS.names(), *list_user_datasets()]
