@@ -18,7 +18,9 @@ shuffle, the first random seed of :func:`attnlib.analysis.summaries.head_to_head
 the random stream of :func:`attnlib.analysis.claims.encoder_effect`) are reproduced
 exactly (``tests/test_streaming.py`` compares both ways on real results).
 
-Explained in the book's introduction ("How the book reads 15 million rows").
+Used by the chapters "Single-weight tests", "Multi-weight tests", "Does the paper hold?"
+and the conclusions (book/*.ipynb); measured in docs/benchmarks.md ("The paper book's
+memory").
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import functools
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 import pandas as pd
@@ -81,6 +83,7 @@ class Cell:
             yield concat_results(load_results(r.path) for r in runs if r.seed == seed)
 
 
+@runtime_checkable
 class Reducer(Protocol):
     """Consumes cells one at a time and keeps only what its result needs."""
 
@@ -158,8 +161,9 @@ class ResultCells:
         """One pass over the cells: every reducer sees every cell, then gives its result.
         A plain function is applied per cell (:class:`PerCell`). ``exclude_runs`` leaves
         runs out of every table."""
-        ready = {name: r if hasattr(r, "add") else PerCell(r)  # type: ignore[arg-type]
-                 for name, r in reducers.items()}
+        ready: dict[str, Reducer] = {}
+        for name, r in reducers.items():
+            ready[name] = r if isinstance(r, Reducer) else PerCell(r)
         for reducer in ready.values():
             prepare = getattr(reducer, "prepare", None)
             if prepare is not None:
