@@ -139,35 +139,20 @@ def build(root: Path, out: Path, jobs: int | None) -> dict[str, Any]:
     return result
 
 
-def synthetic_study(scale: int, where: Path) -> list[Any]:
+def synthetic_study(scale: int, datasets: list[str] | None = None) -> list[Any]:
     """RunFiles of the published study with every run present ``scale`` times: copy k
-    (k = 1..scale-1) of a run has run id ``<hash>x<k>`` and training seed
-    ``seed + 1000 k``, so each cell holds ``scale`` times the seeds and rows."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-    import pyarrow.parquet as pq
-
+    (k = 1..scale-1) of a run is read from the same file under run id ``<hash>x<k>`` and
+    training seed ``seed + 1000 k``, so each cell holds ``scale`` times the seeds and the
+    claims read ``scale`` times the rows (no copies are written: the claims group a
+    cell's rows by the seeds of its run list, one run read at a time)."""
     from attnlib.analysis.cells import RunFile
     from attnlib.study import load_study, make_study
 
     records = load_study(make_study("paper"), progress=False)
-    runs = list(records.result_cells().runs)
-    out = list(runs)
-    for k in range(1, scale):
-        for r in runs:
-            path = where / f"{r.run}x{k}.parquet"
-            if not path.exists():
-                table = pq.read_table(r.path)
-                table = table.set_column(table.schema.get_field_index("run"), "run",
-                                         pa.array([f"{r.run}x{k}"] * len(table),
-                                                  pa.large_string()))
-                seeds = pc.add(table["model_seed"], 1000 * k)
-                table = table.set_column(table.schema.get_field_index("model_seed"),
-                                         "model_seed", seeds)
-                pq.write_table(table, path, compression="zstd")
-            out.append(RunFile(f"{r.run}x{k}", r.dataset, r.model, r.arch, r.encoder,
-                               r.seed + 1000 * k, path))
-    return out
+    runs = [r for r in records.result_cells().runs if not datasets or r.dataset in datasets]
+    return runs + [RunFile(f"{r.run}x{k}", r.dataset, r.model, r.arch, r.encoder,
+                           r.seed + 1000 * k, r.path)
+                   for k in range(1, scale) for r in runs]
 
 
 _CLAIMS = """
@@ -196,15 +181,17 @@ print(json.dumps({"seconds": round(seconds, 1), "cells": int(len(table)),
 """
 
 
-def claims(scales: list[int], n_boot: int, out: Path, whole_table: bool) -> dict[str, Any]:
+def claims(scales: list[int], n_boot: int, out: Path, whole_table: bool,
+           datasets: list[str] | None = None) -> dict[str, Any]:
     """evaluate_claims read cell by cell (one run at a time) at each scale, each in its
     own process; optionally the whole-table way at 1x (the code before streaming)."""
     import pickle
 
-    result: dict[str, Any] = {"n_boot": n_boot, "claims": {}}
+    result: dict[str, Any] = {"n_boot": n_boot, "datasets": datasets or "all",
+                              "claims": {}}
     with tempfile.TemporaryDirectory(prefix="claims-10x-") as tmp:
         for scale in scales:
-            runs = synthetic_study(scale, Path(tmp))
+            runs = synthetic_study(scale, datasets)
             listing = Path(tmp) / f"runs-{scale}.pkl"
             listing.write_bytes(pickle.dumps(runs))
             rows = sum(_rows(r.path) for r in runs)
@@ -279,6 +266,8 @@ def main() -> None:
     p = sub.add_parser("claims")
     p.add_argument("--scales", type=int, nargs="+", default=[1, 10])
     p.add_argument("--n-boot", type=int, default=1000)
+    p.add_argument("--datasets", nargs="+", default=None,
+                   help="only these datasets' runs (default: every published run)")
     p.add_argument("--whole-table", action="store_true",
                    help="also the whole-table evaluation at 1x (about 9 GB)")
     p.add_argument("--out", type=Path, required=True)
@@ -291,7 +280,7 @@ def main() -> None:
     elif args.what == "build":
         build(args.root.resolve(), args.out.resolve(), args.jobs)
     elif args.what == "claims":
-        claims(args.scales, args.n_boot, args.out.resolve(), args.whole_table)
+        claims(args.scales, args.n_boot, args.out.resolve(), args.whole_table, args.datasets)
     else:
         report(args.files)
 
