@@ -109,3 +109,25 @@ def test_flip_2x2_reads_the_flip_table(whole):
     for dataset, model in list(zip(flips["dataset"], flips["model"]))[:3]:
         assert_frame_equal(summaries.flip_2x2(flips, dataset, model),
                            summaries.flip_table_2x2(whole, dataset, model))
+
+
+@pytest.mark.parametrize("n_seeds, n_docs, n_boot", [(3, 2500, 1000), (1, 5000, 300),
+                                                     (2, 3, 50), (3, 0, 10), (1, 1, 7)])
+def test_the_bootstrap_draws_in_blocks_what_one_draw_gives(n_seeds, n_docs, n_boot):
+    """CrossedBootstrap draws its document picks a block of replicates at a time (memory);
+    the weights are those of one (B, D) draw from the same stream, as before."""
+    import numpy as np
+
+    from attnlib.analysis.stats import CrossedBootstrap
+
+    rng = np.random.default_rng(0)
+    picks = rng.integers(0, n_docs, size=(n_boot, n_docs)) if n_docs else \
+        np.zeros((n_boot, 0), int)
+    offsets = picks + (np.arange(n_boot) * n_docs)[:, None]
+    weights = np.bincount(offsets.ravel(), minlength=n_boot * n_docs).reshape(
+        n_boot, n_docs).astype(np.float32)
+    seeds = rng.integers(0, n_seeds, size=(n_boot, n_seeds))
+    boot = CrossedBootstrap(n_seeds, n_docs, n_boot, 0)
+    assert np.array_equal(boot.doc_weights, weights)
+    assert np.array_equal(boot.seed_weights, np.stack(
+        [np.bincount(row, minlength=n_seeds) for row in seeds]).astype(np.float32))
