@@ -25,7 +25,9 @@ memory").
 
 from __future__ import annotations
 
+import ctypes
 import functools
+import gc
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,6 +83,7 @@ class Cell:
         runs = [r for r in self.runs if r.run not in skip]
         for seed in sorted({r.seed for r in runs}):
             yield concat_results(load_results(r.path) for r in runs if r.seed == seed)
+            _release_memory()
 
 
 @runtime_checkable
@@ -133,6 +136,26 @@ def _plain(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.astype(cats) if cats else frame
 
 
+def _release_memory() -> None:
+    """Hand the memory of the cell just dropped back to the system (glibc keeps freed
+    blocks otherwise, and a kernel's RSS would keep the largest cells' sum)."""
+    gc.collect()
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
+
+
+def _libc() -> Any:
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.malloc_trim  # noqa: B018 (glibc only)
+        return libc
+    except (OSError, AttributeError):
+        return None
+
+
+_LIBC = _libc()
+
+
 @dataclass
 class ResultCells:
     """The erasure results of a study's runs, read one dataset x model cell at a time.
@@ -175,6 +198,7 @@ class ResultCells:
             for reducer in ready.values():
                 reducer.add(cell, frame)
             del frame
+            _release_memory()
         return {name: reducer.result() for name, reducer in ready.items()}
 
     def table(self, function: Callable[[pd.DataFrame], pd.DataFrame]) -> pd.DataFrame:
