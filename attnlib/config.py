@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from ._version import __version__
-from .data.registry import get_dataset
+from .data.catalog import get_dataset
 from .errors import ParameterError, UnknownNameError, check_seed, check_type
 
 ARCHS = ("han", "flan")

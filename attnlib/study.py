@@ -20,6 +20,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from . import paths
+from .analysis.cells import ResultCells, RunFile
 from .atomic import read_json, write_json
 from .config import ARCHS, ENCODERS, RunConfig, config_hash, list_profiles, make_run_config
 from .data import get_dataset, where_from
@@ -480,6 +481,16 @@ class StudyRecords:
                 r.__dict__["results"] if "results" in r.__dict__  # already read
                 else load_results(r.directory / RESULTS_FILE) for r in self.runs)
         return self._results
+
+    def result_cells(self) -> ResultCells:
+        """Every run's erasure results, read one dataset x model cell at a time by the
+        analysis (:mod:`attnlib.analysis.cells`): what the chapters use, since a chapter
+        then needs the memory of its largest cell rather than of the whole study (at
+        full scale 15 million rows, several gigabytes in :meth:`results`)."""
+        return ResultCells(tuple(
+            RunFile(r.config.hash, r.config.data.dataset, r.config.model.name,
+                    r.config.model.arch, r.config.model.encoder, r.config.train.seed,
+                    r.directory / RESULTS_FILE) for r in self.runs))
 
     def baselines(self) -> pd.DataFrame:
         """Per dataset: the majority-class and tf-idf + logistic-regression test

@@ -11,7 +11,7 @@ from attnlib.data.batching import collate, make_batches, padded_size
 from attnlib.data.corpus import (EncodedCorpus, _source_identity, cache_key, prepare_data,
                                  select_subset)
 from attnlib.data.embeddings import train_word2vec
-from attnlib.data.registry import get_dataset
+from attnlib.data import get_dataset
 from attnlib.data.text import PAD, UNK, Vocabulary, tokenize_documents
 from attnlib.errors import ParameterError, UnknownNameError
 

@@ -188,3 +188,17 @@ def test_a_retrained_cell_is_published_only_when_all_its_seeds_are_ready(tmp_pat
         "dataset": "yahoo-answers-2topic", "arch": "flan", "encoder": "rnn",
         "model": "FLANrnn", "seed": 2, "hash": config.hash, "path": "x"}]})
     assert sorted(_whole_cells("paper", two, dest)) == sorted(two)
+
+
+PAPER_BUDGET_MB = 150  # results/paper/: three seeds of every cell, losslessly (issue 27)
+
+
+def test_the_published_paper_results_stay_within_their_size_budget():
+    root = Path(__file__).resolve().parents[1] / "results" / "paper"
+    if not root.exists():
+        pytest.skip("no published paper results in this checkout")
+    weight = sum(f.stat().st_size for f in root.rglob("*") if f.is_file())
+    assert weight / 1e6 <= PAPER_BUDGET_MB, (
+        f"results/paper/ weighs {weight / 1e6:.1f} MB, over its budget of {PAPER_BUDGET_MB} MB: "
+        "store float32 where the value was computed in float32, drop columns the book never "
+        "reads (layer.results.OMITTABLE), or raise the budget in docs/benchmarks.md")

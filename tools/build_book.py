@@ -20,17 +20,25 @@ import argparse
 import ast
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
+from typing import Any
 
 import nbformat
 import papermill as pm
+import psutil
 import yaml
+from jupyter_client.manager import AsyncKernelManager
 
 ROOT = Path(__file__).resolve().parents[1]
+# the most one chapter's kernel needs when the paper profile renders from published
+# results (measured by benchmarks/book_memory.py, docs/benchmarks.md), with a margin
+CHAPTER_PEAK_GB = 1.5
 
 
 EDITIONS = ("instructor", "student")
@@ -111,14 +119,88 @@ def _parse_param(text: str) -> tuple[str, object]:
         return name, value
 
 
+class ChapterKilled(RuntimeError):
+    """A chapter's kernel died (killed by a signal: on Linux, usually for lack of memory)."""
+
+
+class KernelWatch:
+    """The peak resident memory of every chapter's kernel, sampled four times a second."""
+
+    def __init__(self) -> None:
+        self.kernels: dict[str, Any] = {}  # chapter -> its kernel's Popen
+        self.peaks: dict[str, int] = {}  # chapter -> bytes
+        self._lock = threading.Lock()
+        threading.Thread(target=self._sample, daemon=True).start()
+
+    def manager_for(self, chapter: str) -> type[AsyncKernelManager]:
+        """A kernel manager class that registers the kernel it starts under ``chapter``."""
+        watch = self
+
+        class ChapterKernel(AsyncKernelManager):
+            async def start_kernel(self, **kwargs: Any) -> None:  # type: ignore[override]
+                await super().start_kernel(**kwargs)
+                process = getattr(self.provisioner, "process", None)
+                if process is not None:
+                    with watch._lock:
+                        watch.kernels[chapter] = process
+
+        return ChapterKernel
+
+    def _sample(self) -> None:
+        while True:
+            with self._lock:
+                kernels = list(self.kernels.items())
+            for chapter, process in kernels:
+                try:
+                    rss = psutil.Process(process.pid).memory_info().rss
+                except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+                    continue
+                self.peaks[chapter] = max(self.peaks.get(chapter, 0), rss)
+            time.sleep(0.25)
+
+    def peak_gb(self, chapter: str) -> float:
+        return self.peaks.get(chapter, 0) / 1e9
+
+    def killed_by(self, chapter: str) -> int | None:
+        """The signal that ended ``chapter``'s kernel, if one did."""
+        process = self.kernels.get(chapter)
+        code = None if process is None else process.poll()
+        return -code if code is not None and code < 0 else None
+
+
+WATCH: KernelWatch | None = None
+
+
+def _watch() -> KernelWatch:
+    global WATCH
+    if WATCH is None:
+        WATCH = KernelWatch()
+    return WATCH
+
+
 def execute_one(source: Path, stage: Path, profile: str, extra: dict[str, object],
                 timeout: int) -> float:
     target = stage / source.relative_to(ROOT)
     started = time.monotonic()
-    pm.execute_notebook(str(source), str(target), parameters={"profile": profile, **extra},
-                        cwd=str(source.parent), kernel_name="python3",
-                        execution_timeout=timeout, progress_bar=False,
-                        log_output=False, report_mode=False)
+    chapter = source.stem
+    watch = _watch()
+    try:
+        pm.execute_notebook(str(source), str(target), parameters={"profile": profile, **extra},
+                            cwd=str(source.parent), kernel_name="python3",
+                            execution_timeout=timeout, progress_bar=False,
+                            log_output=False, report_mode=False,
+                            kernel_manager_class=watch.manager_for(chapter))
+    except Exception as error:
+        if type(error).__name__ != "DeadKernelError":
+            raise
+        time.sleep(0.5)  # let the dead kernel be reaped
+        sig = watch.killed_by(chapter)
+        how = (f"killed by {signal.Signals(sig).name}" if sig else "died")
+        cause = (", most likely for lack of memory" if sig == signal.SIGKILL else "")
+        raise ChapterKilled(
+            f"chapter {chapter}: its kernel was {how}{cause}, at a peak of "
+            f"{watch.peak_gb(chapter):.1f} GB; free memory, or build one chapter at a time "
+            "with `python tools/build_book.py --jobs 1`") from None
     nb = nbformat.read(target, as_version=4)
     present_parameters(nb, {"profile": profile, **extra}, study_line(profile, extra))
     nbformat.write(nb, target)
@@ -207,7 +289,8 @@ def execute(stage: Path, profile: str, extra: dict[str, object], timeout: int,
         for source in notebooks:
             print(f"executing {source.relative_to(ROOT)} ...", flush=True)
             seconds = execute_one(source, stage, profile, extra, timeout)
-            print(f"  done in {seconds:.0f} s", flush=True)
+            print(f"  done in {seconds:.0f} s, kernel peak "
+                  f"{_watch().peak_gb(source.stem):.2f} GB", flush=True)
         return
     os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = "1"
     print(f"executing {len(notebooks)} chapters, {jobs} at a time ...", flush=True)
@@ -216,14 +299,26 @@ def execute(stage: Path, profile: str, extra: dict[str, object], timeout: int,
                    for source in notebooks}
         for future in as_completed(futures):
             seconds = future.result()  # re-raises a notebook's failure
-            print(f"  {futures[future].relative_to(ROOT)} done in {seconds:.0f} s", flush=True)
+            source = futures[future]
+            print(f"  {source.relative_to(ROOT)} done in {seconds:.0f} s, kernel peak "
+                  f"{_watch().peak_gb(source.stem):.2f} GB", flush=True)
 
 
 def default_jobs(profile: str, extra: dict[str, object]) -> int:
-    """Two chapters at a time when the book renders from published results (nothing to
-    train), one otherwise."""
+    """When the book renders from published results (nothing to train): as many chapters
+    at a time as the free memory holds (:data:`CHAPTER_PEAK_GB` each), at most two (and
+    one per core); says how many and why. One otherwise."""
     published = (ROOT / "results" / profile / "manifest.json").exists()
-    return min(2, os.cpu_count() or 1) if published and not extra else 1
+    if not published or extra:
+        return 1
+    cores = min(2, os.cpu_count() or 1)
+    free = psutil.virtual_memory().available / 1e9
+    jobs = max(1, min(cores, int(free // CHAPTER_PEAK_GB)))
+    print(f"{free:.1f} GB of memory free, each chapter needs up to {CHAPTER_PEAK_GB} GB: "
+          f"{jobs} chapter{'s' if jobs > 1 else ''} at a time"
+          + (" (fewer than the cores allow: free memory or expect a slower build)"
+             if jobs < cores else ""), flush=True)
+    return jobs
 
 
 def main() -> int:
@@ -277,6 +372,9 @@ def main() -> int:
             execute(stage, args.profile, extra, args.timeout, jobs)
     except pm.PapermillExecutionError as exc:
         print(f"\nnotebook failed: {exc.ename}: {exc.evalue}", file=sys.stderr)
+        return 1
+    except ChapterKilled as exc:
+        print(f"\n{exc}", file=sys.stderr)
         return 1
     return compile_html(stage, args.edition, args.profile, started)
 

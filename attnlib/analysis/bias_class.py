@@ -26,6 +26,7 @@ import pandas as pd
 
 from ..errors import ResultSchemaError
 from ..layer.results import validate
+from .cells import ResultCells, streams
 
 BEFORE_FULL, FULL_ONLY, NEVER = ("flips before full erasure", "flips only at full erasure",
                                  "never flips")
@@ -90,6 +91,7 @@ def multi_outcomes(results: pd.DataFrame) -> pd.DataFrame:
         flips_before_full=before, outcome=outcome)
 
 
+@streams
 def outcome_shares(results: pd.DataFrame) -> pd.DataFrame:
     """Per dataset x model x ranking: the share of documents in each outcome, and the
     share predicted as the bias class. Random orders are pooled over their seeds.
@@ -106,14 +108,19 @@ def outcome_shares(results: pd.DataFrame) -> pd.DataFrame:
     return out.join(shares).reset_index().rename_axis(columns=None)
 
 
-def survival_by_cause(results: pd.DataFrame, ranking: str = "attention") -> pd.DataFrame:
+def survival_by_cause(results: pd.DataFrame | ResultCells, ranking: str = "attention",
+                      first_seed: int | None = None) -> pd.DataFrame:
     """Per dataset x model: documents that no prefix short of full erasure flips, split by
     cause: predicted as the bias class (they never flip) or not (they flip at k = n).
-    Shares of all documents; ``ranking`` picks the ranking (first seed of random)."""
+    Shares of all documents; ``ranking`` picks the ranking (first seed of random: the
+    lowest in ``results``, or ``first_seed``)."""
+    if isinstance(results, ResultCells):
+        low = results.scan()["first_seeds"].get(ranking)
+        return results.table(lambda frame: survival_by_cause(frame, ranking, low))
     rows = multi_outcomes(results)
     rows = rows[rows["ranking"] == ranking]
     if rows["seed"].notna().any():
-        rows = rows[rows["seed"] == rows["seed"].min()]
+        rows = rows[rows["seed"] == (rows["seed"].min() if first_seed is None else first_seed)]
     rows = rows.assign(
         bias_class_survives=~rows["flips_before_full"] & rows["predicted_as_bias_class"],
         other_class_flips_at_full=~rows["flips_before_full"] & ~rows["predicted_as_bias_class"])

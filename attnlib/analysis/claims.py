@@ -18,7 +18,7 @@ paper hold?" (book/paper_claims.ipynb).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import numpy as np
@@ -26,6 +26,7 @@ import pandas as pd
 
 from ..layer.results import validate
 from .bias_class import censored_first_flip, multi_outcomes
+from .cells import Cell, ResultCells
 from .stats import CrossedBootstrap, Reduce, mean_of_first
 
 Verdict = str  # "holds", "partly", "does not hold", "not testable"
@@ -402,7 +403,7 @@ def _without_runs(df: pd.DataFrame, runs: Iterable[str]) -> pd.DataFrame:
     return df[~drop] if drop.any() else df
 
 
-def evaluate_claims(results: pd.DataFrame, n_boot: int = 1000, seed: int = 0,
+def evaluate_claims(results: pd.DataFrame | ResultCells, n_boot: int = 1000, seed: int = 0,
                     exclude_runs: Iterable[str] = (), rule: SampleRule = NO_MINIMUM
                     ) -> pd.DataFrame:
     """One row per claim x dataset x model: estimate, 95% interval, threshold and minimum
@@ -411,9 +412,38 @@ def evaluate_claims(results: pd.DataFrame, n_boot: int = 1000, seed: int = 0,
     Seeds of a model share the test documents and are combined by a crossed bootstrap
     (:class:`attnlib.analysis.stats.CrossedBootstrap`). Runs whose config hash is in
     ``exclude_runs`` (models that did not learn their task) are left out, and cells
-    below ``rule`` are "not testable".
+    below ``rule`` are "not testable". ``results`` may be the whole table or
+    :class:`attnlib.analysis.cells.ResultCells`, read one cell at a time (same numbers:
+    each cell draws its own bootstrap).
     """
+    if isinstance(results, ResultCells):
+        table = ClaimTable(n_boot, seed, tuple(exclude_runs), rule=rule)
+        return results.reduce({"claims": table})["claims"]
     return evaluate_claim_set(validate(results), CLAIMS, n_boot, seed, exclude_runs, rule)
+
+
+@dataclass
+class ClaimTable:
+    """:func:`evaluate_claims` as a reducer of :meth:`ResultCells.reduce`, for a pass
+    that reads each dataset x model cell once for several tables."""
+
+    n_boot: int = 1000
+    seed: int = 0
+    exclude_runs: Iterable[str] = ()
+    claims: Sequence[Claim] = CLAIMS
+    rule: SampleRule = NO_MINIMUM
+    parts: list[pd.DataFrame] = field(default_factory=list)
+
+    def add(self, cell: Cell, frame: pd.DataFrame) -> None:
+        frame = _without_runs(frame, self.exclude_runs)
+        if len(frame):
+            self.parts.append(evaluate_claim_set(frame, self.claims, self.n_boot, self.seed,
+                                                 rule=self.rule))
+
+    def result(self) -> pd.DataFrame:
+        parts = [p for p in self.parts if len(p)]
+        return (pd.concat(parts, ignore_index=True) if parts
+                else pd.DataFrame(columns=EVALUATED_COLUMNS))
 
 
 def _with_lengths(df: pd.DataFrame, claim: Claim) -> pd.DataFrame:
@@ -427,7 +457,8 @@ def _with_lengths(df: pd.DataFrame, claim: Claim) -> pd.DataFrame:
     return df[keep.to_numpy()]
 
 
-def evaluate_claim_set(df: pd.DataFrame, claims: Sequence[Claim], n_boot: int = 1000,
+def evaluate_claim_set(df: pd.DataFrame | ResultCells, claims: Sequence[Claim],
+                       n_boot: int = 1000,
                        seed: int = 0, exclude_runs: Iterable[str] = (),
                        rule: SampleRule = NO_MINIMUM, max_draws: int = BOOTSTRAP_MAX_DRAWS
                        ) -> pd.DataFrame:
@@ -443,6 +474,9 @@ def evaluate_claim_set(df: pd.DataFrame, claims: Sequence[Claim], n_boot: int = 
     replicates are drawn, ``n_boot`` at a time up to ``max_draws``; a cell still within
     it is "borderline". ``draws`` and ``mc_error`` (the band's half-width) are reported.
     """
+    if isinstance(df, ResultCells):  # one cell at a time: each draws its own bootstrap
+        return df.table(lambda frame: evaluate_claim_set(frame, claims, n_boot, seed,
+                                                         exclude_runs, rule, max_draws))
     df = _without_runs(df, exclude_runs) if "run" in df else df
     if "run" not in df and tuple(exclude_runs):
         raise ValueError("this table has no run column, so runs cannot be left out; pass "
@@ -621,7 +655,7 @@ def _seed_and_document_replicates(a: np.ndarray, b: np.ndarray, n_boot: int,
     return medians, shares
 
 
-def encoder_effect(results: pd.DataFrame, n_boot: int = 1000, seed: int = 0,
+def encoder_effect(results: pd.DataFrame | ResultCells, n_boot: int = 1000, seed: int = 0,
                    exclude_runs: Iterable[str] = ()) -> pd.DataFrame:
     """Does the encoder change how much must be erased? A paired, per-document comparison.
 
@@ -636,15 +670,46 @@ def encoder_effect(results: pd.DataFrame, n_boot: int = 1000, seed: int = 0,
     The reading names the direction only when that share's interval clears 50% by
     :data:`ENCODER_MIN_EFFECT`.
     """
-    from scipy.stats import binomtest
-
+    if isinstance(results, ResultCells):
+        return results.reduce({"effect": EncoderEffect(n_boot, seed, exclude_runs)})["effect"]
     df = validate(results)
     df = df[(df["test"] == "multi") & ~df["run"].isin(set(exclude_runs))]
+    per_cell = {(str(dataset), str(arch)): {
+        str(enc): _fraction_per_seed(g) for enc, g in group.groupby("encoder", observed=True)}
+        for (dataset, arch), group in df.groupby(["dataset", "arch"], observed=True)}
+    return _encoder_table(per_cell, n_boot, seed)
+
+
+@dataclass
+class EncoderEffect:
+    """:func:`encoder_effect` as a reducer of :meth:`ResultCells.reduce`: keeps each
+    cell's per-document, per-seed fractions and compares the encoders at the end,
+    drawing the bootstrap in the same order as on the whole table."""
+
+    n_boot: int = 1000
+    seed: int = 0
+    exclude_runs: Iterable[str] = ()
+    fractions: dict[tuple[str, str], dict[str, pd.DataFrame]] = field(default_factory=dict)
+
+    def add(self, cell: Cell, frame: pd.DataFrame) -> None:
+        multi = frame[(frame["test"] == "multi") & ~frame["run"].isin(set(self.exclude_runs))]
+        if len(multi):
+            self.fractions.setdefault((cell.dataset, cell.arch), {})[cell.encoder] = \
+                _fraction_per_seed(multi)
+
+    def result(self) -> pd.DataFrame:
+        return _encoder_table(dict(sorted(self.fractions.items())), self.n_boot, self.seed)
+
+
+def _encoder_table(per_cell: dict[tuple[str, str], dict[str, pd.DataFrame]], n_boot: int,
+                   seed: int) -> pd.DataFrame:
+    """The rows of :func:`encoder_effect` from, per (dataset, arch) in sorted order and
+    encoder, the per-document, per-seed fractions (one random stream for all cells)."""
+    from scipy.stats import binomtest
+
     rows = []
     rng = np.random.default_rng(seed)
-    for (dataset, arch), group in df.groupby(["dataset", "arch"], observed=True):
-        per_encoder = {enc: _fraction_per_seed(g)
-                       for enc, g in group.groupby("encoder", observed=True)}
+    for (dataset, arch), per_encoder in per_cell.items():
         for a, b in ENCODER_PAIRS:
             if a not in per_encoder or b not in per_encoder:
                 continue

@@ -6,7 +6,7 @@ Every value is computed from the results; the sentences only pick words ("most",
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -14,7 +14,9 @@ from ..config import SMALL_DEV
 from ..data import get_dataset
 from ..plan import describe_runs, planned_runs
 from . import summaries
-from .claims import NO_MINIMUM, Claim, SampleRule, claim_verdicts, encoder_effect, evaluate_claims
+from .cells import DocumentCount, ResultCells, per_cell
+from .claims import (NO_MINIMUM, ClaimTable, EncoderEffect, SampleRule, claim_verdicts,
+                     encoder_effect, evaluate_claims)
 
 if TYPE_CHECKING:  # a type only: report stays free of the training pipeline
     from ..study import Study
@@ -179,23 +181,67 @@ def weak_model_note(checks: pd.DataFrame) -> str:
             "claims chapter leaves them out of its verdicts." + tfidf)
 
 
-def key_findings(results: pd.DataFrame, metrics: pd.DataFrame,
+def finding_tables(results: pd.DataFrame | ResultCells,
+                   exclude_runs: list[str] | tuple[str, ...] = (),
+                   rule: SampleRule = NO_MINIMUM) -> dict[str, Any]:
+    """The tables :func:`key_findings` reads, from the whole results table or, in one
+    pass over the cells, from :class:`attnlib.analysis.cells.ResultCells`."""
+    if isinstance(results, ResultCells):
+        return results.reduce({
+            "n_documents": DocumentCount(),
+            "shares": summaries.negative_delta_js_share,
+            "flips": summaries.flip_table,
+            "summary": summaries.fraction_to_flip_summary,
+            "duel": per_cell(summaries.head_to_head, "attention", "gradient",
+                             results.scan()["first_seeds"]),
+            "effect": EncoderEffect(n_boot=200, exclude_runs=exclude_runs),
+            "claims": ClaimTable(n_boot=300, exclude_runs=exclude_runs, rule=rule),
+            "same_documents": _SameDocuments(results.scan()["first_seeds"])})
+    return {
+        "n_documents": results.groupby("dataset")["instance_id"].nunique().sum(),
+        "shares": summaries.negative_delta_js_share(results),
+        "flips": summaries.flip_table(results),
+        "summary": summaries.fraction_to_flip_summary(results),
+        "duel": summaries.head_to_head(results, "attention", "gradient"),
+        "effect": encoder_effect(results, n_boot=200, exclude_runs=exclude_runs),
+        "claims": evaluate_claims(results, n_boot=300, exclude_runs=exclude_runs, rule=rule),
+        "same_documents": _same_document_medians(results)}
+
+
+class _SameDocuments:
+    """:func:`_same_document_medians` as a reducer: per-cell Series, concatenated."""
+
+    def __init__(self, first_seeds: dict[str, int]) -> None:
+        self.first_seeds = first_seeds
+        self.parts: list[pd.Series] = []
+
+    def add(self, cell: object, frame: pd.DataFrame) -> None:
+        self.parts.append(_same_document_medians(frame, self.first_seeds))
+
+    def result(self) -> pd.Series:
+        return pd.concat(self.parts) if self.parts else pd.Series(dtype=float)
+
+
+def key_findings(results: pd.DataFrame | ResultCells, metrics: pd.DataFrame,
                  exclude_runs: list[str] | tuple[str, ...] = (),
                  rule: SampleRule = NO_MINIMUM) -> dict[str, str]:
     """Named findings (all strings, ready for ``myst_nb.glue``); the claim verdicts
     leave out the runs in ``exclude_runs`` (models that did not learn their task) and
-    follow the minimum-sample ``rule``."""
+    follow the minimum-sample ``rule``.
+    ``results``: the whole table, or :class:`attnlib.analysis.cells.ResultCells` (one
+    pass over the cells, same findings)."""
+    tables = finding_tables(results, exclude_runs, rule)
     out: dict[str, str] = {}
     acc = metrics.groupby(["dataset", "model"], as_index=False)["test_accuracy"].mean()
     lo, hi = acc.loc[acc["test_accuracy"].idxmin()], acc.loc[acc["test_accuracy"].idxmax()]
     out["n_runs"] = str(len(metrics))
     out["data_caveat"] = data_caveat(sorted(metrics["dataset"].unique()))
     out["seed_coverage"] = _seed_sentence(metrics)
-    out["n_documents"] = f"{results.groupby('dataset')['instance_id'].nunique().sum():,}"
+    out["n_documents"] = f"{tables['n_documents']:,}"
     out["accuracy_range"] = (f"{_pct(lo['test_accuracy'])} ({_where(lo)}) to "
                              f"{_pct(hi['test_accuracy'])} ({_where(hi)})")
 
-    shares = summaries.negative_delta_js_share(results)
+    shares = tables["shares"]
     att = shares[shares["ranking"] == "attention"]
     lo, hi = att.loc[att["negative_share"].idxmin()], att.loc[att["negative_share"].idxmax()]
     mostly = (att["negative_share"] < 0.5).all()
@@ -206,7 +252,7 @@ def key_findings(results: pd.DataFrame, metrics: pd.DataFrame,
         + ("for most documents in every model" if mostly else
            "for most documents in some models but not in all"))
 
-    flips = summaries.flip_table(results)
+    flips = tables["flips"]
     han = flips[flips["model"].str.startswith("HAN")]
     pool = han if not han.empty else flips
     family = "HAN" if not han.empty else "the tested"
@@ -215,13 +261,13 @@ def key_findings(results: pd.DataFrame, metrics: pd.DataFrame,
                        f"{_pct(mean_top)} of documents on average, and a random item alone "
                        f"flipped them for {_pct(float(pool['only_random'].mean()) / 100)}")
 
-    summary = summaries.fraction_to_flip_summary(results)
+    summary = tables["summary"]
     medians = summary.groupby("ranking")["median"].median()
     names = {"attention": "attention", "gradient": "gradient",
              "grad_x_attention": "gradient × attention", "random": "random"}
     out["median_fractions"] = ", ".join(
         f"{names[r]} {medians[r]:.2f}" for r in names if r in medians.index)
-    same = _same_document_medians(results)
+    same = tables["same_documents"].groupby(level="ranking", observed=True).median()
     order = sorted((r for r in names if r in same.index), key=lambda r: same[r])
     out["fastest_ranking"] = names[order[0]] if order else "none"
     att = summary[summary["ranking"] == "attention"]
@@ -239,7 +285,7 @@ def key_findings(results: pd.DataFrame, metrics: pd.DataFrame,
     else:
         out["never_flip_attention"] = "no multi-weight results were computed"
 
-    duel = summaries.head_to_head(results, "attention", "gradient")
+    duel = tables["duel"]
     weights = duel["n"] / duel["n"].sum()
     loss = float((duel["loss"] * weights).sum())
     win = float((duel["win"] * weights).sum())
@@ -247,11 +293,9 @@ def key_findings(results: pd.DataFrame, metrics: pd.DataFrame,
                             f"(each training seed's model counted on every document), "
                             f"the gradient ranking needed fewer items than attention for "
                             f"{_pct(loss)} and more for {_pct(win)}")
-    out["encoder_effect"] = _encoder_sentence(
-        encoder_effect(results, n_boot=200, exclude_runs=exclude_runs))
+    out["encoder_effect"] = _encoder_sentence(tables["effect"])
 
-    verdicts = claim_verdicts(evaluate_claims(results, n_boot=300, exclude_runs=exclude_runs,
-                                              rule=rule))
+    verdicts = claim_verdicts(tables["claims"])
     out["interpretation"] = _interpretation(verdicts)
     counts = verdicts["verdict"].value_counts()
     untestable = int(counts.get("not testable", 0))
@@ -265,20 +309,25 @@ def key_findings(results: pd.DataFrame, metrics: pd.DataFrame,
     return out
 
 
-def _same_document_medians(results: pd.DataFrame) -> pd.Series:
-    """Per ranking: the median over dataset x model cells of the median fraction of items
-    erased at the first flip before full erasure, counting every document of the cell (1
-    where no strict prefix flips it), so that every ranking is measured on the same
-    documents (random orders: their first seed)."""
+def _same_document_medians(results: pd.DataFrame,
+                           first_seeds: dict[str, int] | None = None) -> pd.Series:
+    """Per dataset x model cell and ranking: the median fraction of items erased at the
+    first flip before full erasure, counting every document of the cell (1 where no
+    strict prefix flips it), so that every ranking is measured on the same documents
+    (random orders: their first seed, the lowest in ``results`` or ``first_seeds``).
+    The fastest ranking is the one with the lowest median of these over the cells."""
     from .bias_class import flips_before_full
 
     multi = results[results["test"] == "multi"]
-    first = multi.groupby("ranking", observed=True)["seed"].transform("min")
+    if first_seeds is None:
+        first = multi.groupby("ranking", observed=True)["seed"].transform("min")
+    else:
+        first = multi["ranking"].astype("string").map(dict(first_seeds)).astype("Int64")
     multi = multi[multi["seed"].isna() | (multi["seed"] == first)]
     frac = multi["first_flip_fraction"].astype(float).where(flips_before_full(multi), 1.0)
-    cells = frac.groupby([multi["dataset"], multi["model"], multi["ranking"]],
-                         observed=True).median()
-    return cells.groupby(level="ranking", observed=True).median()
+    return frac.groupby([multi["dataset"].astype(str), multi["model"].astype(str),
+                         multi["ranking"].astype(str)]).median().rename_axis(
+        ["dataset", "model", "ranking"])
 
 
 _NUMBERS = {1: "one", 2: "two", 3: "three", 4: "four", 5: "five"}

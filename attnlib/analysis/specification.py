@@ -45,6 +45,7 @@ from .claims import (
     delta_js_sign_values,
     hard_to_flip_values,
 )
+from .cells import ResultCells
 from .stats import CrossedBootstrap
 
 ROBUST_SHARE = 0.9  # "nearly all": a robust verdict holds under 90% of the specifications
@@ -105,14 +106,18 @@ def _lengths_of(group: pd.DataFrame) -> pd.Series:
     return group.groupby("instance_id", observed=True)["n_items"].first().astype(float)
 
 
-def specification_curve(df: pd.DataFrame, claims: Sequence[Claim], n_boot: int = 400,
+def specification_curve(df: pd.DataFrame | ResultCells, claims: Sequence[Claim], n_boot: int = 400,
                         seed: int = 0, exclude_runs: Iterable[str] = (),
                         rule: SampleRule = NO_MINIMUM) -> pd.DataFrame:
     """Every claim x dataset x model x specification: estimate, 95% interval and verdict
     (a cell below ``rule`` under a specification is "not testable" there). The values
     of one choice of ties, k = n flips and bias class are computed once per seed and
     their documents then restricted to each minimum length; the bootstrap draws are
-    shared by every specification of a cell."""
+    shared by every specification of a cell. ``df`` may be
+    :class:`attnlib.analysis.cells.ResultCells` (read one cell at a time, same rows)."""
+    if isinstance(df, ResultCells):
+        return df.table(lambda frame: specification_curve(frame, claims, n_boot, seed,
+                                                          exclude_runs, rule))
     df = _without_runs(df, exclude_runs) if "run" in df else df
     rows = []
     for (dataset, model), group in df.groupby(["dataset", "model"], observed=True):

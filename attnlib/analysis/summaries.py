@@ -5,11 +5,15 @@ Explained in the chapters "Single-weight tests" and "Multi-weight tests".
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
 import numpy as np
 import pandas as pd
 
 from ..layer.results import validate
 from .bias_class import censored_first_flip, flips_before_full
+from .cells import Cell, ResultCells, global_positions, restack, streams
 
 KEYS = ["dataset", "model"]
 
@@ -25,6 +29,7 @@ def _multi(df: pd.DataFrame) -> pd.DataFrame:
     return out[out["test"] == "multi"]
 
 
+@streams
 def negative_delta_js_share(df: pd.DataFrame) -> pd.DataFrame:
     """Per dataset x model x ranking: how often erasing the top item moves the output
     less than erasing a random one (Delta JS < 0), and the median Delta JS."""
@@ -35,6 +40,7 @@ def negative_delta_js_share(df: pd.DataFrame) -> pd.DataFrame:
                        median_delta_js=("delta_js", "median")).reset_index()
 
 
+@streams
 def flip_table(df: pd.DataFrame, ranking: str = "attention") -> pd.DataFrame:
     """The paper's Table 2 per dataset x model: % of instances where erasing the top item
     (rows) and a random other item (columns) flips the decision."""
@@ -57,7 +63,12 @@ def flip_table(df: pd.DataFrame, ranking: str = "attention") -> pd.DataFrame:
 def flip_table_2x2(df: pd.DataFrame, dataset: str, model: str,
                    ranking: str = "attention") -> pd.DataFrame:
     """One model's 2x2 flip table (percent) with readable row and column labels."""
-    row = flip_table(df, ranking)
+    return flip_2x2(flip_table(df, ranking), dataset, model)
+
+
+def flip_2x2(flips: pd.DataFrame, dataset: str, model: str) -> pd.DataFrame:
+    """One model's 2x2 flip table from a :func:`flip_table` (no pass over the results)."""
+    row = flips
     row = row[(row["dataset"] == dataset) & (row["model"] == model)]
     if row.empty:
         raise KeyError(f"no single-weight results for {dataset} / {model}")
@@ -68,6 +79,7 @@ def flip_table_2x2(df: pd.DataFrame, dataset: str, model: str,
         columns=["random item flips", "random item does not flip"])
 
 
+@streams
 def fraction_to_flip_summary(df: pd.DataFrame) -> pd.DataFrame:
     """Per dataset x model x ranking: how documents end under the multi-weight test
     (shares of :data:`attnlib.analysis.bias_class.OUTCOMES`), and quartiles of the fraction of
@@ -95,8 +107,9 @@ def fraction_to_flip_summary(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def head_to_head(df: pd.DataFrame, ranking: str = "attention",
-                 other: str = "gradient") -> pd.DataFrame:
+def head_to_head(df: pd.DataFrame | ResultCells, ranking: str = "attention",
+                 other: str = "gradient", first_seeds: Mapping[str, int] | None = None
+                 ) -> pd.DataFrame:
     """Per instance, does ``ranking`` reach a flip with fewer items than ``other``?
 
     Only flips before full erasure count (at k = n every ranking has erased the same
@@ -104,15 +117,24 @@ def head_to_head(df: pd.DataFrame, ranking: str = "attention",
     that one; instances where neither does are dropped, and their share of all instances
     is ``excluded``. Every training seed counts: a document is compared within each seed's
     model, and the shares pool the (seed, document) pairs (seeds share the documents, so
-    the pairs are crossed). Random orders use their first seed.
+    the pairs are crossed). Random orders use their first seed: the lowest in ``df``, or
+    ``first_seeds[ranking]`` (the lowest of a whole study read cell by cell).
     """
+    if isinstance(df, ResultCells):
+        seeds = df.scan()["first_seeds"]
+        return df.table(lambda frame: head_to_head(frame, ranking, other, seeds))
     multi = _multi(df)
     multi = multi[multi["ranking"].isin([ranking, other])]
-    first_seed = multi.groupby("ranking", observed=True)["seed"].transform("min")
+    if first_seeds is None:
+        first_seed = multi.groupby("ranking", observed=True)["seed"].transform("min")
+    else:
+        first_seed = multi["ranking"].astype("string").map(dict(first_seeds)).astype("Int64")
     multi = multi[multi["seed"].isna() | (multi["seed"] == first_seed)]
     multi = multi.assign(k_censored=censored_first_flip(multi))
+    # dropna=True: with dropna=False pandas fills in every (dataset, model, instance_id)
+    # combination of the whole table, which counted other datasets' documents as left out
     wide = multi.pivot_table(index=[*KEYS, "model_seed", "instance_id"], columns="ranking",
-                             values="k_censored", aggfunc="first", dropna=False)
+                             values="k_censored", aggfunc="first", dropna=True)
     wide = wide.reset_index()
     a_, b_ = wide[ranking].astype(float), wide[other].astype(float)
     keep = np.isfinite(a_) | np.isfinite(b_)
@@ -129,6 +151,7 @@ def head_to_head(df: pd.DataFrame, ranking: str = "attention",
     return out
 
 
+@streams
 def box_stats(df: pd.DataFrame, value: str = "first_flip_fraction",
               before_full_only: bool = True) -> pd.DataFrame:
     """Tukey box-plot statistics of ``value`` per dataset x model x ranking (multi-weight
@@ -154,15 +177,77 @@ def tukey_stats(s: pd.Series) -> pd.Series:
                       "whisker_low": low, "whisker_high": high})
 
 
-def scatter_sample(df: pd.DataFrame, ranking: str = "attention", bin_width: float = 0.005,
-                   per_bin: int = 10, seed: int = 0) -> pd.DataFrame:
+def scatter_sample(df: pd.DataFrame | ResultCells, ranking: str = "attention",
+                   bin_width: float = 0.005, per_bin: int = 10, seed: int = 0
+                   ) -> pd.DataFrame:
     """Single-weight rows for the Delta JS vs attention-gap scatter, thinned as in the
-    paper: at most ``per_bin`` points per attention-gap bin of ``bin_width``."""
+    paper: at most ``per_bin`` points per attention-gap bin of ``bin_width`` (which
+    points: a shuffle of all rows with ``seed``)."""
+    if isinstance(df, ResultCells):
+        return df.reduce({"sample": ScatterSample(ranking, bin_width, per_bin, seed)})[
+            "sample"]
+    shuffled = _scatter_rows(df, ranking, bin_width).sample(frac=1.0, random_state=seed)
+    return _sorted_sample(_thin(shuffled, per_bin))
+
+
+def _scatter_rows(df: pd.DataFrame, ranking: str, bin_width: float) -> pd.DataFrame:
     single = _single(df, ranking)[[*KEYS, "instance_id", "attention_gap", "delta_js",
                                    "flip_top", "flip_random"]]
     single = single.astype({"attention_gap": float, "delta_js": float})
     bins = (single["attention_gap"] / bin_width).round().astype(int)
-    shuffled = single.assign(_bin=bins).sample(frac=1.0, random_state=seed)
-    thinned = shuffled.groupby([*KEYS, "_bin"], observed=True).head(per_bin)
-    return thinned.drop(columns="_bin").sort_values([*KEYS, "attention_gap"],
-                                                    ignore_index=True)
+    return single.assign(_bin=bins)
+
+
+def _thin(shuffled: pd.DataFrame, per_bin: int) -> pd.DataFrame:
+    return shuffled.groupby([*KEYS, "_bin"], observed=True).head(per_bin).drop(columns="_bin")
+
+
+def _sorted_sample(thinned: pd.DataFrame) -> pd.DataFrame:
+    return thinned.sort_values([*KEYS, "attention_gap"], ignore_index=True)
+
+
+@dataclass
+class ScatterSample:
+    """:func:`scatter_sample` as a reducer of :meth:`ResultCells.reduce`. The shuffle is
+    the whole table's: each single-weight row of ``ranking`` knows its position in the
+    stacked table from the study's scan, and a cell's rows are ordered by where the
+    whole table's shuffle puts them (a permutation of one integer per row)."""
+
+    ranking: str = "attention"
+    bin_width: float = 0.005
+    per_bin: int = 10
+    seed: int = 0
+    pieces: list[pd.DataFrame] = field(default_factory=list)
+    categories: dict[str, set[str]] = field(default_factory=dict)
+    _offsets: dict[str, tuple[int, int]] = field(default_factory=dict)
+    _where: np.ndarray | None = None
+
+    def prepare(self, cells: ResultCells) -> None:
+        counts = cells.scan()["single_rows"]
+        start = 0
+        for r in cells.runs:
+            n = int(counts[r.run].get(self.ranking, 0))
+            self._offsets[r.run] = (start, n)
+            start += n
+        self._where = global_positions(start, self.seed)
+
+    def add(self, cell: Cell, frame: pd.DataFrame) -> None:
+        assert self._where is not None, "ResultCells.reduce prepares this reducer"
+        for column in KEYS:
+            self.categories.setdefault(column, set()).update(frame[column].cat.categories)
+        rows = _scatter_rows(frame, self.ranking, self.bin_width)
+        present = set(frame["run"].unique())
+        rows_at = np.concatenate([np.arange(*self._span(r.run)) for r in cell.runs
+                                  if r.run in present] or [np.zeros(0, np.int64)])
+        if len(rows_at) != len(rows):
+            raise ValueError(f"{cell.dataset}/{cell.model}: the results files changed while "
+                             "the study was read; read them again")
+        shuffled = rows.iloc[np.argsort(self._where[rows_at], kind="stable")]
+        self.pieces.append(_thin(shuffled, self.per_bin))
+
+    def _span(self, run: str) -> tuple[int, int]:
+        start, n = self._offsets[run]
+        return start, start + n
+
+    def result(self) -> pd.DataFrame:
+        return _sorted_sample(restack(self.pieces, self.categories))

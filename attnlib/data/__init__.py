@@ -3,9 +3,10 @@
 Explained in the book chapter "Data" (book/data.ipynb).
 """
 
+from .catalog import get_dataset, list_datasets
 from .cleaning import CLEANERS, clean_html, clean_newsgroup
 from .loading import Document, load_documents, locate_split, where_from
-from .registry import ArchiveSource, DatasetSpec, get_dataset, list_datasets
+from .registry import ArchiveSource, DatasetSpec
 from .sources import fetch_and_normalize, verify_checksum
 
 __all__ = [

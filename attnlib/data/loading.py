@@ -13,8 +13,9 @@ from typing import Literal
 
 from .. import paths
 from ..errors import DataError, check_type
+from .catalog import get_dataset
 from .cleaning import CLEANERS
-from .registry import DatasetSpec, get_dataset
+from .registry import DatasetSpec
 from .shortcut import apply_shortcut, permute_labels
 from .sources import SPLITS, fetch_and_normalize, iter_jsonl_gz, verify_checksum
 

@@ -40,7 +40,7 @@ from torch import nn
 
 from ..data.batching import collate, make_batches
 from ..data.corpus import EncodedCorpus, select_subset
-from ..data.registry import get_dataset
+from ..data.catalog import get_dataset
 from ..data.shortcut import ShortcutSpec
 from ..errors import DataError, check_seed
 from ..layer.followup_results import ensure_run_table, load_table, per_run_frame, typed_table

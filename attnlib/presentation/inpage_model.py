@@ -21,7 +21,7 @@ from typing import Any, cast
 import numpy as np
 import torch
 
-from ..data.registry import get_dataset
+from ..data.catalog import get_dataset
 from ..data.text import PAD, TOKENIZER_VERSION, UNK
 from ..errors import DataError, ParameterError
 from ..integrity import read_run_json
