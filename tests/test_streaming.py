@@ -131,20 +131,3 @@ def test_the_bootstrap_draws_in_blocks_what_one_draw_gives(n_seeds, n_docs, n_bo
     assert np.array_equal(boot.doc_weights, weights)
     assert np.array_equal(boot.seed_weights, np.stack(
         [np.bincount(row, minlength=n_seeds) for row in seeds]).astype(np.float32))
-
-
-def test_the_encoder_bootstrap_in_blocks_is_one_draw():
-    """encoder_effect's replicates are drawn in blocks (memory); same values as one draw."""
-    import numpy as np
-
-    from attnlib.analysis.claims import _encoder_replicates
-
-    d = np.random.default_rng(3).normal(size=3000).round(1)  # ties and zeros
-    rng = np.random.default_rng(0)
-    picks = rng.integers(0, len(d), size=(1000, len(d)))
-    signs = np.sign(d)[picks]
-    nonzero = (signs != 0).sum(axis=1)
-    shares = np.where(nonzero > 0, (signs > 0).sum(axis=1) / np.maximum(nonzero, 1), np.nan)
-    got = _encoder_replicates(d, 1000, np.random.default_rng(0))
-    assert np.array_equal(got[0], np.median(d[picks], axis=1))
-    assert np.array_equal(got[1], shares, equal_nan=True)

@@ -15,8 +15,8 @@ from ..data import get_dataset
 from ..plan import describe_runs, planned_runs
 from . import summaries
 from .cells import DocumentCount, ResultCells, per_cell
-from .claims import (NO_MINIMUM, ClaimTable, EncoderEffect, SampleRule, claim_verdicts,
-                     encoder_effect, evaluate_claims)
+from .claims import (NO_MINIMUM, Claim, ClaimTable, EncoderEffect, SampleRule,
+                     claim_verdicts, encoder_effect, evaluate_claims)
 
 if TYPE_CHECKING:  # a type only: report stays free of the training pipeline
     from ..study import Study

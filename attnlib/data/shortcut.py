@@ -36,13 +36,13 @@ from __future__ import annotations
 import random
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import permutations
 from typing import TYPE_CHECKING, Literal
 
 from ..errors import DataError
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # a type only: loading imports this module
     from .loading import Document
 
 ShortcutKind = Literal["single", "pair"]
@@ -203,13 +203,12 @@ def document_rng(spec: ShortcutSpec, split: str, line: int, doc_id: str) -> rand
 def apply_shortcut(spec: ShortcutSpec, documents: list[Document], split: str,
                    clean: Callable[[str], str]) -> list[Document]:
     """The base split's ``documents`` with the shortcut planted (same order, same ids)."""
-    from .loading import Document
 
     out = []
     for line, doc in enumerate(documents):
         text, label, planted = plant(spec, doc.text, doc.label,
                                      document_rng(spec, split, line, doc.id), clean)
-        out.append(Document(doc.id, text, label) if planted else doc)
+        out.append(replace(doc, text=text, label=label) if planted else doc)
     return out
 
 
@@ -256,8 +255,7 @@ def shortcut_stats(spec: ShortcutSpec, documents: list[Document], split: str,
 def permute_labels(documents: list[Document]) -> list[Document]:
     """The training ``documents`` with their labels permuted among them (a seeded shuffle:
     the same for every run, so every ``+permuted`` twin sees the same labels)."""
-    from .loading import Document
 
     labels = [d.label for d in documents]
     random.Random(f"attnlib-permuted-labels-v{SHORTCUT_VERSION}").shuffle(labels)
-    return [Document(d.id, d.text, y) for d, y in zip(documents, labels)]
+    return [replace(d, label=y) for d, y in zip(documents, labels)]
