@@ -73,6 +73,7 @@ def test_a_bad_parameter_fails_in_the_first_cell_with_a_clear_message(parameters
         pm.execute_notebook(str(path), str(out), parameters=parameters, cwd=str(path.parent),
                             kernel_name="python3", progress_bar=False, execution_timeout=120)
     index, error = _first_error(out)
-    # code cells: the parameters, papermill's injected parameters, then the setup cell
-    assert index == 2, error
+    # code cells: the launch cell (tools/launch_cell.py), the parameters, papermill's
+    # injected parameters, then the setup cell
+    assert index == 3, error
     assert message in error

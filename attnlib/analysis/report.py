@@ -290,7 +290,7 @@ def key_findings(results: pd.DataFrame | ResultCells, metrics: pd.DataFrame,
     loss = float((duel["loss"] * weights).sum())
     win = float((duel["win"] * weights).sum())
     out["gradient_duel"] = (f"of the documents that either ranking flips before full erasure "
-                            f"(each training seed's model counted on every document), "
+                            f"(the model of every training seed counted on every document), "
                             f"the gradient ranking needed fewer items than attention for "
                             f"{_pct(loss)} and more for {_pct(win)}")
     out["encoder_effect"] = _encoder_sentence(tables["effect"])

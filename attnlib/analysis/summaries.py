@@ -163,7 +163,12 @@ def box_stats(df: pd.DataFrame, value: str = "first_flip_fraction",
         multi = multi[flips_before_full(multi)]
 
     grouped = multi.groupby([*KEYS, "ranking"], observed=True)[value]
+    if multi.empty:  # e.g. no document flips before full erasure: no box, same columns
+        return pd.DataFrame(columns=[*KEYS, "ranking", *TUKEY_COLUMNS])
     return grouped.apply(tukey_stats).unstack().reset_index()
+
+
+TUKEY_COLUMNS = ["n", "q1", "median", "q3", "whisker_low", "whisker_high"]
 
 
 def tukey_stats(s: pd.Series) -> pd.Series:

@@ -32,7 +32,9 @@ def keep_each_script_once(app: Sphinx, pagename: str, templatename: str,
         return
     seen: set[tuple[str, ...]] = set()
     unique = []
-    for script in scripts:
+    # in priority order (stable, as Sphinx sorts them next): of two copies, the one that
+    # loads first stays where it was
+    for script in sorted(scripts, key=lambda s: getattr(s, "priority", 500)):
         key = _script_key(script)
         if key not in seen:
             seen.add(key)
