@@ -58,7 +58,7 @@ def _open(browser, url: str):
 
 
 PAGES = ["book/intro", "book/data", "book/models", "book/single_weight", "book/multi_weight",
-         "book/explore", "book/paper_claims", "book/known_answer",
+         "book/explore", "book/paper_claims", "book/other_tests", "book/known_answer",
          "book/conclusions", "book/course_guide"]
 
 
@@ -86,6 +86,14 @@ def test_page_renders_offline_with_every_chart_and_widget(book_url, browser, nam
         # one line saying what it was built from
         assert "Built from the smoke profile" in main, main[:500]
         assert 'profile = "smoke"' not in main and "profile = 'smoke'" not in main
+        # ... and with what it found: its findings and key figure on the first screen
+        lead = page.get_by_text("What this chapter found.").first
+        assert lead.count() == 1, f"{name} does not open with its findings"
+        box = lead.bounding_box()
+        assert box is not None and box["y"] < 900, (name, box)
+        if name != "book/known_answer":  # its figure needs runs that rely on the shortcut
+            top = min(c.bounding_box()["y"] for c in charts.all())
+            assert top < 900, f"{name}: the first figure starts at {top:.0f} px"
     assert page.locator(".search-button-field:visible").count() == 1  # one search box
     page.close()
     assert external == []

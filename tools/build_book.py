@@ -274,9 +274,31 @@ def present_parameters(nb: nbformat.NotebookNode, injected: dict[str, object],
         _tags(nb.cells[first_code[0]]).append("hide-input")
     title = next((i for i, c in enumerate(nb.cells) if c.cell_type == "markdown"), None)
     if title is not None:
+        heading, _, rest = nb.cells[title].source.partition("\n")
+        if heading.startswith("# ") and rest.strip():
+            # the title alone, then what the page was built from and found, then the prose
+            nb.cells[title].source = heading
+            intro = nbformat.v4.new_markdown_cell(rest.strip())
+            intro["id"] = "chapter-introduction"
+            nb.cells.insert(title + 1, intro)
         cell = nbformat.v4.new_markdown_cell(f"*{line}*", metadata={"tags": ["built-from"]})
         cell["id"] = "built-from"
         nb.cells.insert(title + 1, cell)
+        lead_with_findings(nb, title + 2)
+
+
+def lead_with_findings(nb: nbformat.NotebookNode, position: int) -> None:
+    """A page opens with what it found: the cells tagged ``findings`` (computed where the
+    chapter's tables are, so they run in order in a live notebook) move to ``position``,
+    under the title, their code hidden."""
+    found = [c for c in nb.cells if c.cell_type == "code" and "findings" in _tags(c)]
+    if not found:
+        return
+    nb.cells = [c for c in nb.cells if not any(c is f for f in found)]
+    for offset, cell in enumerate(found):
+        if "remove-input" not in _tags(cell):
+            _tags(cell).append("remove-input")
+        nb.cells.insert(position + offset, cell)
 
 
 def execute(stage: Path, profile: str, extra: dict[str, object], timeout: int,
@@ -304,6 +326,40 @@ def execute(stage: Path, profile: str, extra: dict[str, object], timeout: int,
                   f"{_watch().peak_gb(source.stem):.2f} GB", flush=True)
 
 
+def _cgroup_headroom(proc_cgroup: str, root: Path) -> int | None:
+    """Bytes left under this process's cgroup memory limit (v2 ``memory.max`` or v1
+    ``memory.limit_in_bytes``), ``None`` when no limit is set or readable."""
+    for line in proc_cgroup.splitlines():
+        hierarchy, controllers, path = (line.split(":", 2) + ["", ""])[:3]
+        if hierarchy == "0" and controllers == "":  # cgroup v2
+            files = (root / path.lstrip("/") / "memory.max",
+                     root / path.lstrip("/") / "memory.current")
+        elif "memory" in controllers.split(","):  # cgroup v1
+            base = root / "memory" / path.lstrip("/")
+            files = (base / "memory.limit_in_bytes", base / "memory.usage_in_bytes")
+        else:
+            continue
+        try:
+            limit, used = (f.read_text().strip() for f in files)
+        except OSError:
+            continue
+        if limit == "max" or int(limit) >= 1 << 60:
+            continue
+        return max(0, int(limit) - int(used))
+    return None
+
+
+def free_memory_bytes() -> int:
+    """The memory this build can use: what the machine has available, or less where a
+    cgroup (a container, ``systemd-run -p MemoryMax=``) caps this process."""
+    available = psutil.virtual_memory().available
+    try:
+        capped = _cgroup_headroom(Path("/proc/self/cgroup").read_text(), Path("/sys/fs/cgroup"))
+    except OSError:
+        capped = None
+    return available if capped is None else min(available, capped)
+
+
 def default_jobs(profile: str, extra: dict[str, object]) -> int:
     """When the book renders from published results (nothing to train): as many chapters
     at a time as the free memory holds (:data:`CHAPTER_PEAK_GB` each), at most two (and
@@ -312,7 +368,7 @@ def default_jobs(profile: str, extra: dict[str, object]) -> int:
     if not published or extra:
         return 1
     cores = min(2, os.cpu_count() or 1)
-    free = psutil.virtual_memory().available / 1e9
+    free = free_memory_bytes() / 1e9
     jobs = max(1, min(cores, int(free // CHAPTER_PEAK_GB)))
     print(f"{free:.1f} GB of memory free, each chapter needs up to {CHAPTER_PEAK_GB} GB: "
           f"{jobs} chapter{'s' if jobs > 1 else ''} at a time"

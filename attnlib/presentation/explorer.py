@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import torch
 
 from ..data.batching import collate
@@ -220,3 +221,21 @@ def view_from_payload(payload: dict[str, Any], index: int) -> DocumentView:
                         np.asarray(doc["item_logits"]), np.asarray(payload["bias"]),
                         np.asarray(doc["gradient"]), tuple(payload["classes"]), doc["label"],
                         {r: np.asarray(v) for r, v in doc.get("input_scores", {}).items()})
+
+
+def explorer_flips(payloads: Iterable[tuple[str, str, dict[str, Any]]]) -> pd.DataFrame:
+    """Per explorer document of each (dataset, model, payload): its number of items,
+    whether erasing its top-attention item alone flips the decision (``top_flips``) and
+    how many items of the attention order are erased at the first flip (``k_to_flip``,
+    ``None`` when no strict prefix flips it). What the explore chapter's findings count."""
+    rows = []
+    for dataset, model, payload in payloads:
+        for index in range(len(payload["documents"])):
+            view = view_from_payload(payload, index)
+            order, pred = view.order("attention"), view.prediction
+            k_to_flip = next((k for k in range(1, view.n_items)
+                              if int(view.probabilities(order[:k]).argmax()) != pred), None)
+            rows.append({"dataset": dataset, "model": model, "n_items": view.n_items,
+                         "top_flips": k_to_flip == 1, "k_to_flip": k_to_flip})
+    return pd.DataFrame(rows, columns=["dataset", "model", "n_items", "top_flips",
+                                       "k_to_flip"])

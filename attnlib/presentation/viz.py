@@ -389,3 +389,54 @@ def known_answer_chart(scores: pd.DataFrame, model: str) -> alt.FacetChart:
         width=_panel_width(data) + 60, height=170).facet(
         column=alt.Column("dataset:N", title=None)).properties(
         title=f"{model}: rank of the planted item per ranking (mean, 95% interval)")
+
+
+def cell_dot_chart(table: pd.DataFrame, value: str, axis_title: str, title: str,
+                   fmt: str = ".1%", low: str | None = None, high: str | None = None,
+                   reference: float | None = None) -> alt.LayerChart:
+    """One compact panel for a chapter's findings: ``value`` per model (rows) and dataset
+    (colour), with its interval from ``low`` to ``high`` when given and a dashed rule at
+    ``reference``. ``table`` has one row per dataset x model."""
+    data = table.assign(dataset=table["dataset"].astype(str), model=table["model"].astype(str))
+    base = alt.Chart().encode(
+        y=alt.Y("model:N", sort=MODEL_ORDER, title=None),
+        yOffset=alt.YOffset("dataset:N"),
+        color=alt.Color("dataset:N", title="dataset",
+                        legend=alt.Legend(orient="bottom", columns=3)))
+    axis = alt.Axis(format=fmt) if fmt.endswith("%") else alt.Axis()
+    tooltip = ["dataset:N", "model:N", alt.Tooltip(f"{value}:Q", format=fmt)]
+    layers: list[Any] = []
+    if low and high:
+        layers.append(base.mark_rule(strokeWidth=1.5).encode(
+            x=alt.X(f"{low}:Q", title=axis_title, axis=axis), x2=f"{high}:Q"))
+        tooltip += [alt.Tooltip(f"{low}:Q", format=fmt), alt.Tooltip(f"{high}:Q", format=fmt)]
+    layers.append(base.mark_point(filled=True, size=40).encode(
+        x=alt.X(f"{value}:Q", title=axis_title, axis=axis), tooltip=tooltip))
+    if reference is not None:
+        layers.append(_reference_rule("x", reference))
+    return alt.layer(*layers, data=data).properties(
+        width=520, height=alt.Step(4 if data["dataset"].nunique() > 3 else 8), title=title)
+
+
+def verdict_overview_chart(verdicts: pd.DataFrame, columns: dict[str, str], title: str
+                           ) -> alt.Chart:
+    """One bar per claim (rows), split into its cells' verdicts: ``columns`` maps a count
+    column of ``verdicts`` (e.g. :func:`attnlib.analysis.claims.claim_verdicts`'s
+    ``holds``) to its label and colour key in :data:`VERDICT_COLORS`."""
+    long = verdicts[["claim", *columns]].melt(id_vars=["claim"], value_vars=list(columns), var_name="column",
+                         value_name="cells")
+    long["verdict"] = long["column"].map(columns)
+    order = list(dict.fromkeys(columns.values()))
+    long["order"] = long["verdict"].map(order.index)
+    colors = {**VERDICT_COLORS, "holds (robust)": VERDICT_COLORS["holds"],
+              "fragile": VERDICT_COLORS["partly"],
+              "fails (robust)": VERDICT_COLORS["does not hold"]}
+    return alt.Chart(long).mark_bar().encode(
+        y=alt.Y("claim:N", sort=list(verdicts["claim"]), title=None),
+        x=alt.X("cells:Q", stack=True, title="dataset × model cells"),
+        color=alt.Color("verdict:N", sort=order, title=None,
+                        scale=alt.Scale(domain=order, range=[colors[v] for v in order]),
+                        legend=alt.Legend(orient="bottom")),
+        order=alt.Order("order:Q"),
+        tooltip=["claim:N", "verdict:N", "cells:Q"],
+    ).properties(width=420, height=alt.Step(16), title=title)
