@@ -393,7 +393,7 @@ def known_answer_chart(scores: pd.DataFrame, model: str) -> alt.FacetChart:
 
 def cell_dot_chart(table: pd.DataFrame, value: str, axis_title: str, title: str,
                    fmt: str = ".1%", low: str | None = None, high: str | None = None,
-                   reference: float | None = None) -> alt.LayerChart:
+                   reference: float | None = None) -> alt.LayerChart | alt.FacetChart:
     """One compact panel for a chapter's findings: ``value`` per model (rows) and dataset
     (colour), with its interval from ``low`` to ``high`` when given and a dashed rule at
     ``reference``. ``table`` has one row per dataset x model."""
