@@ -76,9 +76,9 @@ def test_claim_findings_count_verdicts_and_name_fragile_claims():
     robust = pd.DataFrame({"claim": ["x", "y", "z"],
                            "robust verdict": ["holds (robust)", "fragile", "not testable"]})
     text = " ".join(findings.claims_findings(verdicts, robust))
-    assert "of the paper's 3 claims, 1 hold in every testable" in text
+    assert "of the paper's 3 claims, 1 holds in every testable" in text
     assert "(1 cannot be judged" in text
-    assert "1 hold robustly" in text and "fragile: `y`" in text
+    assert "1 holds robustly" in text and "fragile: `y`" in text
 
 
 def test_known_answer_findings_without_published_runs_say_so():

@@ -38,6 +38,10 @@ def _range(table: pd.DataFrame, column: str, fmt=_pct) -> str:
             f"({_where(hi)})")
 
 
+def _hold(n: int) -> str:
+    return "holds" if n == 1 else "hold"
+
+
 def _sentence(text: str) -> str:
     return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
 
@@ -162,7 +166,8 @@ def claims_findings(verdicts: pd.DataFrame, robust: pd.DataFrame) -> list[str]:
     """From :func:`attnlib.analysis.claims.claim_verdicts` and
     :func:`attnlib.analysis.specification.robust_verdicts`."""
     counts = verdicts["verdict"].value_counts()
-    first = (f"of the paper's {len(verdicts)} claims, {int(counts.get('holds', 0))} hold in "
+    holds = int(counts.get('holds', 0))
+    first = (f"of the paper's {len(verdicts)} claims, {holds} {_hold(holds)} in "
              f"every testable dataset × model cell, {int(counts.get('partly', 0))} in some "
              f"and {int(counts.get('does not hold', 0))} in none")
     untestable = int(counts.get("not testable", 0))
@@ -178,7 +183,8 @@ def robust_findings(robust: pd.DataFrame) -> list[str]:
     if len(robust):
         rc = robust["robust verdict"].value_counts()
         out.append(f"judged again under every defensible definition, "
-                   f"{int(rc.get('holds (robust)', 0))} hold robustly, "
+                   f"{int(rc.get('holds (robust)', 0))} {_hold(int(rc.get('holds (robust)', 0)))} "
+                   "robustly, "
                    f"{int(rc.get('does not hold (robust)', 0))} fail robustly, "
                    f"{int(rc.get('partly (robust)', 0))} split robustly between cells and "
                    f"{int(rc.get('fragile', 0))} depend on the definition (fragile)")
@@ -206,8 +212,9 @@ def followup_findings_lead(verdict_sets: Sequence[pd.DataFrame]) -> list[str]:
         return ["no follow-up test could be judged on this build's runs"]
     table = table[table["cells"] > 0]
     counts = table["verdict"].value_counts()
+    holds = int(counts.get('holds', 0))
     out = [f"of {len(table)} follow-up claims with a testable cell, "
-           f"{int(counts.get('holds', 0))} hold in every cell, "
+           f"{holds} {_hold(holds)} in every cell, "
            f"{int(counts.get('partly', 0))} in some and {int(counts.get('does not hold', 0))} "
            "in none"]
     for verdict in ("holds", "does not hold"):
