@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 import pandas as pd
 
-from .report import _join, _pct, data_caveat
+from .report import _join, _pct, _where, data_caveat
 
 RANKING_WORDS = {"attention": "attention", "gradient": "gradient",
                  "grad_x_attention": "gradient × attention", "random": "random",
@@ -23,10 +23,6 @@ RANKING_WORDS = {"attention": "attention", "gradient": "gradient",
                  "input_gradient": "gradient × input",
                  "integrated_gradients": "integrated gradients",
                  "gradient_l2": "gradient L2 norm"}
-
-
-def _where(row: pd.Series) -> str:
-    return f"{row['model']} on {row['dataset']}"
 
 
 def _range(table: pd.DataFrame, column: str, fmt=_pct) -> str:
@@ -108,7 +104,7 @@ def single_weight_findings(shares: pd.DataFrame, flips: pd.DataFrame) -> list[st
         random = float(flips["only_random"].astype(float).mean()) / 100
         out.append(f"yet erasing that one item flipped the decision for only "
                    f"{_range(table, 'top_flip')} of documents, and a random item alone "
-                   f"flipped {_pct(random)} on average")
+                   f"flipped {_pct(random)} on average over the cells")
     return out or ["no single-weight results were computed in this build"]
 
 
@@ -127,7 +123,8 @@ def multi_weight_findings(summary: pd.DataFrame, duels: pd.DataFrame) -> list[st
              and pd.notna(medians[r])]
     if named:
         out.append("among those early flips, the median fraction of items erased at the first "
-                   "flip (median over cells) is " + ", ".join(named))
+                   "flip (median over cells; each ranking over the documents it flips early, "
+                   "which differ between rankings) is " + ", ".join(named))
     duel = duels[duels["comparison"] == "attention vs gradient"]
     if len(duel) and duel["n"].sum() > 0:
         w = duel["n"] / duel["n"].sum()
