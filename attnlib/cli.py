@@ -298,6 +298,7 @@ def _cmd_grid(args: argparse.Namespace) -> None:
 
 def _cmd_publish(args: argparse.Namespace) -> None:
     from .publish import (
+        publish_adversarial_tests,
         publish_baselines,
         publish_data_summaries,
         publish_followup_tests,
@@ -313,6 +314,9 @@ def _cmd_publish(args: argparse.Namespace) -> None:
     if args.followup_tests:
         n = publish_followup_tests(args.profile, dest)
         print(f"{n} of {len(runs)} published runs have the follow-up tests")
+        adversarial = publish_adversarial_tests(args.profile, dest)
+        print(f"{len(adversarial)} of {len(runs)} published runs have the multi-start "
+              "adversarial search")
     inpage = publish_inpage_models(args.profile, dest)
     if inpage:
         print(f"in-page models (type your own text): {', '.join(inpage)}")

@@ -385,6 +385,62 @@ def publish_followup_tests(profile: str, dest: Path, source: Path | None = None,
     return done
 
 
+def publish_adversarial_tests(profile: str, dest: Path, source: Path | None = None,
+                              progress: bool = True, datasets: Sequence[str] | None = None
+                              ) -> list[str]:
+    """For every published run (of ``datasets`` only, if given) whose checkpoint is in the
+    run cache, run the multi-start adversarial search there and copy ``adversarial.parquet``
+    next to its published results. A checkpoint retrained from the same config whose bytes
+    differ from the published one's (float noise between builds) is used only if it makes
+    the same prediction on every layer-test document and the same permutation medians
+    (:func:`attnlib.layer.adversarial_results.same_model_check`); the table's metadata
+    says which. Returns the labels of the runs that have the table now."""
+    from .layer.adversarial_results import (ADVERSARIAL_FILE, adversarial_test_config,
+                                            ensure_adversarial_tests, same_model_check)
+    from .layer.followup_results import load_layer_tests, read_table_meta
+    from .training.runs import load_run
+
+    source = source or paths.runs_dir()
+    verify_published(dest)
+    done, written = [], []
+    for entry in read_manifest(dest):
+        if datasets is not None and entry["dataset"] not in datasets:
+            continue
+        label = f"{entry['dataset']}/{entry['model']}/seed{entry['seed']}"
+        cache = (source / entry["dataset"] / entry["model"]
+                 / f"{profile}-seed{entry['seed']}-{entry['hash']}")
+        published_layer = dest / entry["path"] / LAYER_TESTS_FILE
+        finished = (cache / "model.pt").exists() and (cache / "metrics.json").exists()
+        if finished and published_layer.exists():
+            run = load_run(cache, device="cpu")
+            table = ensure_adversarial_tests(run, cache / ADVERSARIAL_FILE,
+                                             adversarial_test_config(profile), progress)
+            if _same_weights(read_json(dest / entry["path"] / "metrics.json"), run.metrics):
+                weights = "the published checkpoint"
+            else:
+                problem = same_model_check(load_layer_tests(published_layer), table)
+                if problem is not None:
+                    print(f"skipping {cache}: retrained, and not the published model: {problem}")
+                    continue
+                weights = ("a checkpoint retrained from the published config: the same "
+                           "prediction and permutation medians on every document")
+            meta = read_table_meta(cache / ADVERSARIAL_FILE)
+            if meta.get("weights") != weights:
+                from .layer.adversarial_results import (ADVERSARIAL_COLUMNS,
+                                                        ADVERSARIAL_SCHEMA_VERSION)
+                from .layer.followup_results import save_table
+                save_table(table, cache / ADVERSARIAL_FILE, ADVERSARIAL_COLUMNS,
+                           ADVERSARIAL_SCHEMA_VERSION,
+                           {k: v for k, v in {**meta, "weights": weights}.items()
+                            if k != "schema_version"})
+            written += _copy_if_changed(cache / ADVERSARIAL_FILE,
+                                        dest / entry["path"] / ADVERSARIAL_FILE)
+        if (dest / entry["path"] / ADVERSARIAL_FILE).exists():
+            done.append(label)
+    seal_manifest(dest, written)
+    return done
+
+
 def _copy_if_changed(source: Path, target: Path) -> list[Path]:
     """Copy ``source`` to ``target`` unless it holds the same bytes; the paths written."""
     if target.is_file() and target.read_bytes() == source.read_bytes():

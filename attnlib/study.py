@@ -69,6 +69,14 @@ from .layer.followup_results import (
     load_table,
     read_table_meta,
 )
+from .layer.adversarial_results import (
+    ADVERSARIAL_FILE,
+    AdversarialTestConfig,
+    adversarial_test_config,
+    ensure_adversarial_tests,
+    load_adversarial_tests,
+    with_adversarial,
+)
 from .layer.results import concat_results, load_results, read_provenance
 from .layer.suite import SuiteConfig, ensure_erasure_results, suite_key
 from .paths import published_root
@@ -303,8 +311,26 @@ class RunRecord:
         path = self.directory / LAYER_TESTS_FILE
         config = config or layer_test_config(self.config.profile)
         if self.has_model:
-            return ensure_layer_tests(self.load_model(), path, config, progress)
-        return load_layer_tests(path) if _computed_with(path, config) else None
+            table = ensure_layer_tests(self.load_model(), path, config, progress)
+        elif _computed_with(path, config):
+            table = load_layer_tests(path)
+        else:
+            return None
+        adversarial = self.adversarial_tests(progress=progress)
+        same_documents = adversarial is not None and set(adversarial["instance_id"]) == set(
+            table["instance_id"])
+        return with_adversarial(table, adversarial if same_documents else None)
+
+    def adversarial_tests(self, config: AdversarialTestConfig | None = None,
+                          progress: bool = False) -> pd.DataFrame | None:
+        """The multi-start adversarial search on the layer tests' documents
+        (:mod:`attnlib.layer.adversarial_results`), as :meth:`layer_tests`; ``layer_tests``
+        carries its JS in ``adv_js`` where it exists (column ``adv_search``)."""
+        path = self.directory / ADVERSARIAL_FILE
+        config = config or adversarial_test_config(self.config.profile)
+        if self.has_model:
+            return ensure_adversarial_tests(self.load_model(), path, config, progress)
+        return load_adversarial_tests(path) if _computed_with(path, config) else None
 
     def input_tests(self, config: InputTestConfig | None = None, progress: bool = False
                     ) -> pd.DataFrame | None:
@@ -520,7 +546,16 @@ class StudyRecords:
     def layer_tests(self, progress: bool = True) -> tuple[pd.DataFrame, list[str]]:
         """Every run's layer tests in one table, and the labels of the runs without them
         (published without them and no checkpoint here)."""
-        return self._collect("layer tests", lambda r: r.layer_tests(), LAYER_COLUMNS, progress)
+        return self._collect("layer tests", lambda r: r.layer_tests(),
+                             {**LAYER_COLUMNS, "adv_search": "string"}, progress)
+
+    def adversarial_tests(self, progress: bool = True) -> tuple[pd.DataFrame, list[str]]:
+        """Every run's multi-start adversarial search in one table, and the runs without it
+        (their ``layer_tests`` rows carry the single-start search's JS)."""
+        from .layer.adversarial_results import ADVERSARIAL_COLUMNS
+
+        return self._collect("adversarial search", lambda r: r.adversarial_tests(),
+                             ADVERSARIAL_COLUMNS, progress)
 
     def input_tests(self, progress: bool = True) -> tuple[pd.DataFrame, list[str]]:
         """Every run's input-erasure tests in one table, and the runs without them."""

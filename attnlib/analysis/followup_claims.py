@@ -218,8 +218,38 @@ def evaluate_followup_claims(layer_tests: pd.DataFrame, n_boot: int = 1000, seed
     :func:`attnlib.analysis.claims.evaluate_claims` gives for the paper's claims."""
     if layer_tests.empty:
         return pd.DataFrame(columns=["claim", "dataset", "model", "verdict"])
-    return evaluate_claim_set(layer_tests, FOLLOWUP_CLAIMS, n_boot, seed, exclude_runs,
-                              rule)
+    evaluated = evaluate_claim_set(layer_tests, FOLLOWUP_CLAIMS, n_boot, seed, exclude_runs,
+                                   rule)
+    return lower_bound_verdicts(evaluated, layer_tests)
+
+
+# claims whose statistic only grows with a stronger adversarial search
+LOWER_BOUND_CLAIMS = ("adversarial_attention_exists", "adversarial_beyond_seed_variance")
+SINGLE_START_NOTE = ("only the single-start adversarial search ran here: its JS is a lower "
+                     "bound that the multi-start search raises (benchmarks/"
+                     "adversarial_search.py), so 'does not hold' is not evidence")
+
+
+def lower_bound_verdicts(evaluated: pd.DataFrame, layer_tests: pd.DataFrame) -> pd.DataFrame:
+    """The adversarial claims' "does not hold" becomes "not testable" in cells where any
+    document's ``adv_js`` comes from the single-start search (column ``adv_search``, see
+    :func:`attnlib.layer.adversarial_results.with_adversarial`): its JS is a lower bound
+    that a stronger search raises, so it can show that a claim holds but not that it
+    fails. A cell the multi-start search covers keeps its verdict."""
+    from ..layer.adversarial_results import SINGLE_START
+
+    if "adv_search" not in layer_tests or evaluated.empty:
+        return evaluated
+    weak = layer_tests[layer_tests["adv_search"].astype(str) == SINGLE_START]
+    weak_cells = set(zip(weak["dataset"].astype(str), weak["model"].astype(str)))
+    out = evaluated.copy()
+    in_weak_cell = np.array([(str(d), str(m)) in weak_cells
+                             for d, m in zip(out["dataset"], out["model"])], dtype=bool)
+    hit = (out["claim"].isin(LOWER_BOUND_CLAIMS).to_numpy()
+           & (out["verdict"] == "does not hold").to_numpy() & in_weak_cell)
+    out.loc[hit, "verdict"] = "not testable"
+    out.loc[hit, "note"] = SINGLE_START_NOTE
+    return out
 
 
 def agreement_table(layer_tests: pd.DataFrame) -> pd.DataFrame:
@@ -258,7 +288,27 @@ def followup_summary(layer_tests: pd.DataFrame) -> pd.DataFrame:
         row["barely moves (perm.)"] = float((g["perm_median_tvd"].astype(float)
                                              < SAME_OUTPUT_TVD).mean())
         row["median adversarial JS"] = float(g["adv_js"].astype(float).median())
+        if "adv_search" in g:
+            row["adversarial search"] = ", ".join(sorted(set(g["adv_search"].astype(str))))
         if "seed_js" in g and g["seed_js"].notna().any():
             row["median JS between seeds"] = float(g["seed_js"].astype(float).median())
         rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def search_comparison(adversarial: pd.DataFrame) -> pd.DataFrame:
+    """Per dataset x model of the multi-start search's table
+    (:mod:`attnlib.layer.adversarial_results`): documents, the median JS of the first
+    (single-start) search and of the multi-start search on the same weights, the share of
+    documents the latter raises by more than 0.01, and the share each puts at JS >=
+    :data:`FAR_ATTENTION_JS` (the adversarial claim's statistic)."""
+    rows = []
+    for (dataset, model), g in adversarial.groupby(["dataset", "model"], observed=True):
+        first, multi = g["first_search_js"].astype(float), g["adv_js"].astype(float)
+        rows.append({"dataset": dataset, "model": model, "seeds": g["model_seed"].nunique(),
+                     "documents": len(g), "median JS, single-start": float(first.median()),
+                     "median JS, multi-start": float(multi.median()),
+                     "raised by > 0.01": float((multi > first + 0.01).mean()),
+                     "far, single-start": float((first >= FAR_ATTENTION_JS).mean()),
+                     "far, multi-start": float((multi >= FAR_ATTENTION_JS).mean())})
     return pd.DataFrame(rows)
