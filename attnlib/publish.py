@@ -25,6 +25,7 @@ from .errors import DataError
 from .integrity import sha256_of
 from .inputs.jain_wallace import JW_FILE
 from .inputs.results import INPUT_TESTS_FILE
+from .layer.adversarial_results import ADVERSARIAL_FILE
 from .layer.followup_results import LAYER_TESTS_FILE
 from .layer.results import (OMITTABLE, OMITTED_KEY, load_results, read_provenance,
                              save_results)
@@ -35,7 +36,7 @@ from .presentation.inpage_explorer import STORED_PAYLOAD
 
 PUBLISHED_FILES = ("config.json", "metrics.json", "history.json", "erasure.parquet",
                    "explorer.json")
-FOLLOWUP_FILES = (LAYER_TESTS_FILE, INPUT_TESTS_FILE, JW_FILE)
+FOLLOWUP_FILES = (LAYER_TESTS_FILE, INPUT_TESTS_FILE, JW_FILE, ADVERSARIAL_FILE)
 INPAGE_FILE = STORED_PAYLOAD  # the explore chapter's in-page model
 # computed from a checkpoint, so a run published again without it keeps what it had
 KEPT_FILES = FOLLOWUP_FILES + (INPAGE_FILE,)
@@ -395,8 +396,8 @@ def publish_adversarial_tests(profile: str, dest: Path, source: Path | None = No
     the same prediction on every layer-test document and the same permutation medians
     (:func:`attnlib.layer.adversarial_results.same_model_check`); the table's metadata
     says which. Returns the labels of the runs that have the table now."""
-    from .layer.adversarial_results import (ADVERSARIAL_FILE, adversarial_test_config,
-                                            ensure_adversarial_tests, same_model_check)
+    from .layer.adversarial_results import (adversarial_test_config, ensure_adversarial_tests,
+                                            same_model_check)
     from .layer.followup_results import load_layer_tests, read_table_meta
     from .training.runs import load_run
 

@@ -18,6 +18,7 @@ from attnlib.plan import missing_runs, planned_runs
 from attnlib.publish import (
     PUBLISHED_FILES,
     PUBLISHED_OMITTED,
+    publish_adversarial_tests,
     publish_followup_tests,
     publish_inpage_models,
     publish_runs,
@@ -55,6 +56,9 @@ def test_published_runs_rebuild_the_study_without_training(tmp_path, monkeypatch
     pairs, _ = trained.uniform_twins(train=True)  # its uniform-attention twin, in the cache
     assert publish_followup_tests("smoke", dest, source=tmp_path / "runs", progress=False) == 1
     layer, inputs = trained.runs[0].layer_tests(), trained.runs[0].input_tests()
+    assert (layer["adv_search"] == "multi-start").all()  # the stronger search, computed here
+    assert publish_adversarial_tests("smoke", dest, source=tmp_path / "runs",
+                                     progress=False) == ["imdb/FLANnoenc/seed0"]
     # a retrained run (same dataset, model and seed, new hash) replaces the one published
     stale = dict(runs[0], hash="000000000000", path=runs[0]["path"][:-12] + "000000000000")
     shutil.copytree(published, dest / stale["path"])

@@ -235,7 +235,8 @@ def lower_bound_verdicts(evaluated: pd.DataFrame, layer_tests: pd.DataFrame) -> 
     document's ``adv_js`` comes from the single-start search (column ``adv_search``, see
     :func:`attnlib.layer.adversarial_results.with_adversarial`): its JS is a lower bound
     that a stronger search raises, so it can show that a claim holds but not that it
-    fails. A cell the multi-start search covers keeps its verdict."""
+    fails. A cell the multi-start search covers keeps its verdict. ``evaluated`` is a
+    claim table or a specification curve (:mod:`attnlib.analysis.specification`)."""
     from ..layer.adversarial_results import SINGLE_START
 
     if "adv_search" not in layer_tests or evaluated.empty:
@@ -248,7 +249,8 @@ def lower_bound_verdicts(evaluated: pd.DataFrame, layer_tests: pd.DataFrame) -> 
     hit = (out["claim"].isin(LOWER_BOUND_CLAIMS).to_numpy()
            & (out["verdict"] == "does not hold").to_numpy() & in_weak_cell)
     out.loc[hit, "verdict"] = "not testable"
-    out.loc[hit, "note"] = SINGLE_START_NOTE
+    if "note" in out:  # the claim tables have notes; a specification curve has none
+        out.loc[hit, "note"] = SINGLE_START_NOTE
     return out
 
 
