@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -33,8 +34,8 @@ from .training.train import MODEL_FILE, TrainingInterrupted
 
 # what a task sends back (the checkpoint only on request: it is the largest file)
 RUN_FILES = ("config.json", "vocab.json", "history.json", "erasure.parquet", "explorer.json",
-             "layer_tests.parquet", "input_tests.parquet", "jain_wallace.parquet",
-             "metrics.json")  # metrics.json last: a run with it is finished
+             "layer_tests.parquet", "adversarial.parquet", "input_tests.parquet",
+             "jain_wallace.parquet", "metrics.json")  # metrics.json last: a run with it is finished
 TRAIN_FILES = ("config.json", "vocab.json", "history.json", "metrics.json")
 FAULT_ENV = "ATTNLIB_GRID_FAULT"  # tests only: {"label": ..., "mode": "kill" | "raise", "marker": path}
 
@@ -76,7 +77,7 @@ def complete_run(config: RunConfig, options: GridOptions) -> dict[str, Any]:
         return ensure_trained(config, device=options.device, progress=False).metrics
     record = ensure_run(config, device=options.device, progress=False)
     if record.has_model and config.model.attention == "learned":
-        record.layer_tests()
+        record.layer_tests()  # with the multi-start adversarial search
         record.input_tests()
         if config.data.dataset == "imdb":  # beside Jain & Wallace's published IMDB numbers
             record.jain_wallace()
@@ -88,7 +89,7 @@ def is_complete(config: RunConfig, options: GridOptions) -> bool:
     directory = run_dir_for(config)
     needed = TRAIN_FILES if not options.with_tests else (
         TRAIN_FILES + ("erasure.parquet", "explorer.json") + (
-            ("layer_tests.parquet", "input_tests.parquet")
+            ("layer_tests.parquet", "adversarial.parquet", "input_tests.parquet")
             if config.model.attention == "learned" else ()))
     return all((directory / name).exists() for name in needed)
 
@@ -189,35 +190,77 @@ def run_grid(configs: Sequence[RunConfig], options: GridOptions | None = None,
     return done
 
 
+LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+
+
+def ray_init_arguments(address: str | None) -> dict[str, Any]:
+    """``ray.init``'s address and resources: join the cluster at ``address`` (or
+    ``$RAY_ADDRESS``) with no resource arguments (a cluster declares its own, and Ray
+    refuses them when joining), or else start a new instance of this machine's cores
+    (``"local"``: never join a head that ``ray start`` left running)."""
+    address = address or os.environ.get("RAY_ADDRESS")
+    if address:
+        return {"address": address}
+    return {"address": "local", "num_cpus": os.cpu_count()}
+
+
+@contextmanager
+def loopback_only() -> Iterator[None]:
+    """While active, a Ray instance started here binds to 127.0.0.1: Ray resolves
+    127.0.0.1 to the machine's network address unless its single-machine mode
+    (``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER`` off) is on. It is read by this process (a
+    constant, set too, as ray may be imported already) and by the workers it starts."""
+    from ray._private import ray_constants
+
+    env, constant = os.environ.get(LOOPBACK_ENV), ray_constants.ENABLE_RAY_CLUSTER
+    os.environ[LOOPBACK_ENV] = "0"
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = constant
+        if env is None:
+            os.environ.pop(LOOPBACK_ENV, None)
+        else:
+            os.environ[LOOPBACK_ENV] = env
+
+
 def _run_on_ray(todo: list[RunConfig], options: GridOptions, address: str | None,
                 bar: Any) -> tuple[list[dict[str, Any]], list[str]]:
+    """Start (or join) Ray, run ``todo`` there, and shut down what was started here."""
     import ray  # only the grid needs it
 
     started_here = not ray.is_initialized()
-    if started_here:
-        address = address or os.environ.get("RAY_ADDRESS")
-        ray.init(address=address, num_cpus=None if address else os.cpu_count(),
-                 include_dashboard=False, log_to_driver=False, runtime_env=_runtime_env(),
-                 configure_logging=False)
+    arguments = ray_init_arguments(address)
+    local = started_here and arguments["address"] == "local"
+    with loopback_only() if local else nullcontext():
+        if started_here:
+            ray.init(**arguments, include_dashboard=False, log_to_driver=False,
+                     runtime_env=_runtime_env(), configure_logging=False)
+        try:
+            return _submit_and_collect(ray, todo, options, bar)
+        finally:
+            if started_here:
+                ray.shutdown()
+
+
+def _submit_and_collect(ray: Any, todo: list[RunConfig], options: GridOptions, bar: Any
+                        ) -> tuple[list[dict[str, Any]], list[str]]:
     task = ray.remote(run_task).options(num_cpus=options.cpus_per_run,
                                         num_gpus=options.gpus_per_run, max_retries=2,
                                         retry_exceptions=False)
     pending = {task.remote(c.to_dict(), asdict(options)): c for c in todo}
     done, failures = [], []
-    try:
-        while pending:
-            [ref], _ = ray.wait(list(pending), num_returns=1)
-            config = pending.pop(ref)
-            try:
-                files = ray.get(ref)
-            except Exception as error:  # a run's own error, or a worker lost for good
-                cause = getattr(error, "cause", None) or error
-                failures.append(f"{config.label}: {cause}".splitlines()[0])
-            else:
-                write_run_files(config, files)
-                done.append(json.loads(files["metrics.json"]))
-            bar.update()
-    finally:
-        if started_here:
-            ray.shutdown()
+    while pending:
+        [ref], _ = ray.wait(list(pending), num_returns=1)
+        config = pending.pop(ref)
+        try:
+            files = ray.get(ref)
+        except Exception as error:  # a run's own error, or a worker lost for good
+            cause = getattr(error, "cause", None) or error
+            failures.append(f"{config.label}: {cause}".splitlines()[0])
+        else:
+            write_run_files(config, files)
+            done.append(json.loads(files["metrics.json"]))
+        bar.update()
     return done, failures

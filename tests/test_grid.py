@@ -5,6 +5,8 @@ run reported by name without losing the others."""
 from __future__ import annotations
 
 import json
+import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -110,3 +112,51 @@ def test_an_interrupted_local_grid_stops_instead_of_going_on(tmp_path, monkeypat
     with pytest.raises(TrainingInterrupted):
         run_grid(configs, GridOptions(device="cpu", progress=False), engine="local")
     assert started == [configs[0].label]
+
+
+def test_joining_a_cluster_passes_no_resources_and_a_local_start_joins_nothing(monkeypatch):
+    from attnlib.grid import ray_init_arguments
+
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    assert ray_init_arguments("auto") == {"address": "auto"}  # Ray refuses num_cpus there
+    assert ray_init_arguments("10.0.0.5:6379") == {"address": "10.0.0.5:6379"}
+    monkeypatch.setenv("RAY_ADDRESS", "127.0.0.1:6380")
+    assert ray_init_arguments(None) == {"address": "127.0.0.1:6380"}
+    monkeypatch.delenv("RAY_ADDRESS")
+    local = ray_init_arguments(None)
+    assert local["address"] == "local" and local["num_cpus"] >= 1
+
+
+def test_a_grid_beside_a_running_head_starts_its_own_ray_on_loopback(tmp_path, monkeypatch):
+    """A head left by `ray start` (here on loopback, one CPU) is not joined: the grid starts
+    its own instance with every core, and every node it sees listens on 127.0.0.1 only."""
+    import os
+    import shutil
+    import subprocess
+
+    import attnlib.grid as grid_module
+
+    ray_cli = shutil.which("ray") or str(Path(sys.executable).with_name("ray"))
+    env = {**os.environ, grid_module.LOOPBACK_ENV: "0"}
+    subprocess.run([ray_cli, "start", "--head", "--node-ip-address", "127.0.0.1",
+                    "--num-cpus", "1", "--disable-usage-stats", "--include-dashboard=false"],
+                   check=True, env=env, capture_output=True, timeout=120)
+    seen: dict[str, object] = {}
+    collect = grid_module._submit_and_collect
+
+    def recording(ray, *args):
+        seen["nodes"] = [n["NodeManagerAddress"] for n in ray.nodes() if n["Alive"]]
+        seen["cpus"] = ray.cluster_resources().get("CPU")
+        return collect(ray, *args)
+
+    monkeypatch.setattr(grid_module, "_submit_and_collect", recording)
+    monkeypatch.setenv(paths.RUNS_ENV, str(tmp_path / "ray"))
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    config = make_run_config("smoke", "imdb", "flan", "noenc", 0, **TINY)
+    try:
+        done = run_grid([config], GridOptions(device="cpu", progress=False, with_tests=False))
+    finally:
+        subprocess.run([ray_cli, "stop", "--force"], env=env, capture_output=True, timeout=120)
+    assert [m["run"] for m in done] == [config.label]
+    assert seen["nodes"] == ["127.0.0.1"] and seen["cpus"] == os.cpu_count()
+    assert grid_module.LOOPBACK_ENV not in os.environ  # set only while the grid ran
